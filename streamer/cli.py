@@ -1,0 +1,231 @@
+"""The `streamer` command: run, check, stages, bench, enroll, models.
+
+Exit status 0 on success; non-zero with one line on stderr otherwise (a traceback only with
+--debug). A run stopped by SIGINT/SIGTERM finalises its outputs and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from streamer import __version__
+from streamer.errors import StreamerError
+
+
+def _add_graph_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="STAGE.KEY=VALUE",
+        help="override a stage parameter (value parsed as YAML), e.g. --set cam.uri=samples/one_face.mp4",
+    )
+    p.add_argument("--mode", choices=["live", "offline"], help="override the graph's mode")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamer",
+        description="Real-time video pipelines of ONNX models, described as YAML graphs.",
+    )
+    parser.add_argument("--version", action="version", version=f"streamer {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run a graph")
+    p.add_argument("graph", type=Path)
+    _add_graph_args(p)
+    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N source frames")
+    p.add_argument(
+        "--realtime", action="store_true", help="pace file sources at their own frame rate (as a camera)"
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the run's metrics as JSON")
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    p = sub.add_parser("check", help="validate graphs without running them")
+    p.add_argument("graphs", type=Path, nargs="+")
+    _add_graph_args(p)
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    p = sub.add_parser("stages", help="list stage types with their parameters")
+    p.add_argument("types", nargs="*", help="only these stage types")
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    p = sub.add_parser("bench", help="measure each stage alone, the pipeline, and a naive loop")
+    p.add_argument("graph", type=Path)
+    _add_graph_args(p)
+    p.add_argument("--frames", type=int, default=300, help="frames to measure (default 300)")
+    p.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported")
+    p.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    p = sub.add_parser("enroll", help="add a person to a face gallery (face verification)")
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+    p = sub.add_parser("models", help="fetch and list model files (face detection)")
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def type_name(annotation: Any) -> str:
+    """A short readable name for a parameter type: int, str | None, copy|drop, list[str]."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Literal:
+        return "|".join(str(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_name(a) for a in args)
+    if origin is not None:
+        inner = ", ".join(type_name(a) for a in args)
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def describe_stages(only: Sequence[str] = ()) -> str:
+    from streamer.stages.base import StageParams, load_all, summary_line
+
+    stages = load_all()
+    unknown = [t for t in only if t not in stages]
+    if unknown:
+        raise StreamerError(
+            f"unknown stage type '{unknown[0]}'; expected one of: {', '.join(sorted(stages))}"
+        )
+    out: list[str] = []
+    common = set(StageParams.model_fields)
+    for name in sorted(only or stages):
+        cls = stages[name]
+        out.append(f"{name} ({cls.role}): {summary_line(cls)}")
+        for key, field in cls.Params.model_fields.items():
+            if key in common and not only:
+                continue
+            default = "required" if field.is_required() else f"default {field.default!r}"
+            doc = (field.description or "").strip().replace("\n", " ")
+            out.append(f"    {key}: {type_name(field.annotation)} ({default})  {doc}".rstrip())
+        out.append("")
+    if not only:
+        out.append("every stage also takes:")
+        out.append("    name: str (required)  unique name of the stage in the graph")
+        out.append("    type: str (required)  one of the stage types above")
+        out.append("    input: str (default: the stage above)  the stage whose frames it reads")
+        for key, field in StageParams.model_fields.items():
+            doc = (field.description or "").strip()
+            out.append(f"    {key}: {type_name(field.annotation)} (default {field.default!r})  {doc}")
+    return "\n".join(out)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from streamer.graph import load_graph
+
+    failed = 0
+    for path in args.graphs:
+        try:
+            spec = load_graph(path, args.overrides, mode=args.mode)
+        except StreamerError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        flow = ", ".join(
+            f"{s.name}({s.type})" if s.input is None else f"{s.input}->{s.name}({s.type})"
+            for s in spec.stages
+        )
+        print(f"ok: {path}: '{spec.name}', {spec.mode}, {len(spec.stages)} stages: {flow}")
+    return 1 if failed else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from streamer.graph import load_graph
+    from streamer.runner import RunOptions, run_graph
+
+    spec = load_graph(args.graph, args.overrides, mode=args.mode)
+    if args.max_frames is not None and args.max_frames < 1:
+        raise StreamerError(f"--max-frames: expected a positive number, got {args.max_frames}")
+    result = run_graph(
+        spec, RunOptions(max_frames=args.max_frames, realtime=args.realtime, quiet=args.quiet)
+    )
+    print(result.table(), file=sys.stderr)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    if result.error is not None:
+        raise result.error
+    if result.stopped == "signal":
+        print("stopped by signal; outputs finalised", file=sys.stderr)
+        return 130
+    return 0
+
+
+def cmd_stages(args: argparse.Namespace) -> int:
+    print(describe_stages(args.types))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from streamer.bench import bench_graph
+
+    bench_graph(
+        args.graph,
+        args.overrides,
+        mode=args.mode,
+        frames=args.frames,
+        repeat=args.repeat,
+        json_path=args.json,
+    )
+    return 0
+
+
+def cmd_not_yet(args: argparse.Namespace) -> int:
+    raise StreamerError(
+        f"`streamer {args.command}` is part of face verification, which this release does not include yet"
+    )
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "check": cmd_check,
+    "stages": cmd_stages,
+    "bench": cmd_bench,
+    "enroll": cmd_not_yet,
+    "models": cmd_not_yet,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except StreamerError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - one line unless --debug
+        if args.debug:
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

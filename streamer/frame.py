@@ -1,0 +1,118 @@
+"""Frame: one decoded picture travelling through the graph, with what stages learned about it.
+
+A Frame is immutable by convention: a stage that changes the picture or the annotations returns
+``frame.replace(...)``, never edits arrays in place, because with fan-out (``encode`` and
+``events`` fed by the same stage) several stages hold the same Frame at once.
+
+Identity is ``index`` (0-based position in the source) and ``pts`` in ``time_base`` units,
+exactly as the demuxer gave them; ``time`` (float seconds) is for display only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+
+def _check_image(image: Any) -> None:
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"Frame.image: expected a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(
+            f"Frame.image: expected uint8 array of shape (H, W, 3), got {image.dtype} {image.shape}"
+        )
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face in a frame. Coordinates are pixels of the frame it belongs to."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    keypoints: tuple[tuple[float, float], ...] | None = None
+    track_id: int | None = None
+    identity: str | None = None
+    distance: float | None = None
+    fake: float | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.box) != 4:
+            raise ValueError(f"Face.box: expected 4 numbers [x1, y1, x2, y2], got {self.box!r}")
+        x1, y1, x2, y2 = (float(v) for v in self.box)
+        if not (x2 >= x1 and y2 >= y1):
+            raise ValueError(f"Face.box: expected x2 >= x1 and y2 >= y1, got {self.box!r}")
+        object.__setattr__(self, "box", (x1, y1, x2, y2))
+        object.__setattr__(self, "score", float(self.score))
+
+    def replace(self, **changes: Any) -> Face:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """The per-face object of the events contract (DESIGN 3.3); unknown keys are null."""
+        return {
+            "box": [round(v, 2) for v in self.box],
+            "score": round(self.score, 4),
+            "identity": self.identity,
+            "distance": None if self.distance is None else round(self.distance, 4),
+            "fake": None if self.fake is None else round(self.fake, 4),
+        }
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What a source knows about its stream, shared by every frame it produces.
+
+    ``audio`` is an opaque handle owned by ``streamer.io`` (the demuxed audio stream that
+    sinks may copy); stage code outside io never looks inside it.
+    """
+
+    uri: str
+    width: int
+    height: int
+    time_base: Fraction
+    rate: Fraction | None  # nominal frames per second, None when unknown
+    frame_count: int | None = None  # total frames when known (files), for progress
+    live: bool = False  # camera / network: frames arrive at their own pace
+    audio: Any = None
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """A decoded RGB picture and its annotations."""
+
+    image: np.ndarray
+    index: int
+    pts: int
+    time_base: Fraction
+    stream: StreamInfo
+    faces: tuple[Face, ...] = ()
+    # None: no stage decides; False: a stage skipped it (translate `every`), a later stage may fill
+    translated: bool | None = None
+    # demuxed audio packets that belong before this frame (opaque, io-owned); sinks that copy
+    # audio write them, live queues move them onto the next frame when they drop this one
+    audio: tuple[Any, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_image(self.image)
+        if self.index < 0:
+            raise ValueError(f"Frame.index: expected >= 0, got {self.index}")
+
+    @property
+    def time(self) -> float:
+        return float(self.pts * self.time_base)
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    def replace(self, **changes: Any) -> Frame:
+        return dataclasses.replace(self, **changes)

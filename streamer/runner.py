@@ -1,0 +1,432 @@
+"""Runs a validated graph: one thread per stage, a bounded queue on every edge.
+
+Trade-off, per mode (the graph's ``mode``):
+
+- ``offline``: a full queue blocks its producer, so nothing is ever lost and the graph runs
+  exactly as fast as its slowest stage. Every source frame reaches every sink once.
+- ``live``: a full queue drops its *oldest* frame to make room for the newest one and counts
+  the drop against the receiving stage (MediaPipe's flow limiter, roboflow's DROP_OLDEST):
+  latency stays bounded when a stage cannot keep up. Audio packets of a dropped frame move
+  onto the frame that replaced it, so an encoder copying audio loses none.
+
+End of stream is an ``_End`` item that flows through the graph behind the last frame; a stage
+flushes held frames when it sees it and passes it on. The first unhandled error in a stage
+stops the sources; everything already queued downstream still drains to the sinks, every
+stage is closed (sinks finalise their files), and ``run`` raises ``StageError`` naming the
+stage and frame. SIGINT/SIGTERM stop the same way; a second signal aborts without draining
+(sinks are still closed).
+
+Example::
+
+    spec = load_graph("graphs/file_stylize.yaml", ["cam.uri=samples/one_face.mp4"])
+    result = run_graph(spec, RunOptions(max_frames=100))
+    print(result.table())
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamer.errors import StageError, StreamerError
+from streamer.frame import Frame
+from streamer.graph import GraphSpec, instantiate
+from streamer.metrics import Progress, StageMetrics, summary_table
+from streamer.stages.base import RunContext, Sink, Source, Stage
+
+POLL = 0.05  # seconds between checks of stop/abort while waiting
+OFFLINE_QUEUE = 4
+LIVE_QUEUE = 1
+
+
+@dataclass(frozen=True)
+class _End:
+    """End of stream. ``audio``: audio after the last frame (natural end only)."""
+
+    audio: tuple[Any, ...] = ()
+
+
+class Edge:
+    """A bounded queue in front of one stage; blocking (offline) or drop-oldest (live)."""
+
+    def __init__(self, maxsize: int, *, live: bool, abort: threading.Event, metrics: StageMetrics):
+        self.maxsize = maxsize
+        self.live = live
+        self.abort = abort
+        self.metrics = metrics
+        self._items: deque[Frame | _End] = deque()
+        self._cond = threading.Condition()
+
+    def put(self, item: Frame | _End) -> None:
+        with self._cond:
+            if self.live or isinstance(item, _End):
+                # live: never block the producer; end-of-stream is never refused or dropped
+                while isinstance(item, Frame) and len(self._items) >= self.maxsize:
+                    old = self._items.popleft()
+                    if isinstance(old, _End):  # cannot happen (End is last); keep it anyway
+                        self._items.appendleft(old)
+                        break
+                    self.metrics.drops += 1
+                    if old.audio:
+                        item = item.replace(audio=old.audio + item.audio)
+                self._items.append(item)
+                self._cond.notify()
+                return
+            while len(self._items) >= self.maxsize:
+                if self.abort.is_set():
+                    return
+                self._cond.wait(POLL)
+            self._items.append(item)
+            self._cond.notify()
+
+    def get(self) -> Frame | _End | None:
+        """The next item, or None once the graph is aborted."""
+        with self._cond:
+            while not self._items:
+                if self.abort.is_set():
+                    return None
+                self._cond.wait(POLL)
+            item = self._items.popleft()
+            self._cond.notify()
+            return item
+
+    def __len__(self) -> int:
+        """Frames waiting (end of stream is not counted: it never takes a frame's place)."""
+        with self._cond:
+            return sum(1 for i in self._items if isinstance(i, Frame))
+
+
+@dataclass
+class RunOptions:
+    max_frames: int | None = None
+    realtime: bool = False
+    quiet: bool = False
+    progress: bool = True
+    handle_signals: bool = True
+    log: Callable[[str], None] | None = None
+
+
+@dataclass
+class RunResult:
+    graph: str
+    mode: str
+    wall: float
+    metrics: list[StageMetrics]
+    stopped: str | None = None  # "signal", "error", "stage" (a stage asked to stop) or None
+    error: StageError | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def table(self) -> str:
+        return summary_table(self.metrics, self.wall)
+
+    def stage(self, name: str) -> StageMetrics:
+        return next(m for m in self.metrics if m.name == name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "graph": self.graph,
+            "mode": self.mode,
+            "wall_s": round(self.wall, 4),
+            "stopped": self.stopped,
+            "error": None if self.error is None else str(self.error),
+            "stages": [m.to_json() for m in self.metrics],
+        }
+
+
+class GraphRunner:
+    """Owns the threads, queues and stage objects of one run of a GraphSpec."""
+
+    def __init__(self, spec: GraphSpec, options: RunOptions | None = None) -> None:
+        self.spec = spec
+        self.options = options or RunOptions()
+        self.stop = threading.Event()  # sources stop, the rest drains
+        self.abort = threading.Event()  # everyone stops now
+        kw: dict[str, Any] = {}
+        if self.options.log is not None:
+            kw["log"] = self.options.log
+        self.ctx = RunContext(
+            mode=spec.mode,
+            graph_path=spec.path,
+            realtime=self.options.realtime,
+            quiet=self.options.quiet,
+            stop=self.stop,
+            **kw,
+        )
+        self.stages: dict[str, Stage] = instantiate(spec, self.ctx)
+        self.metrics = {s.name: StageMetrics(s.name, s.type) for s in spec.stages}
+        live = spec.mode == "live"
+        self.inbox: dict[str, Edge] = {}
+        for s in spec.stages:
+            if s.input is not None:
+                size = s.params.queue or (LIVE_QUEUE if live else OFFLINE_QUEUE)
+                self.inbox[s.name] = Edge(size, live=live, abort=self.abort, metrics=self.metrics[s.name])
+        self.outs: dict[str, list[Edge]] = {
+            s.name: [self.inbox[c] for c in spec.consumers.get(s.name, ())] for s in spec.stages
+        }
+        self._threads: list[threading.Thread] = []
+        self._opened = threading.Semaphore(0)
+        self._go = threading.Event()
+        self._open_errors: dict[str, BaseException] = {}
+        self._error: StageError | None = None
+        self._error_lock = threading.Lock()
+        self._stopped_by: str | None = None
+        self._signals = 0
+
+    # ---- errors and stopping -------------------------------------------------------------
+    def _fail(self, stage: str, frame: int | None, exc: BaseException) -> None:
+        with self._error_lock:
+            if self._error is None:
+                self._error = StageError(stage, frame, exc)
+                self._stopped_by = "error"
+        self.stop.set()
+
+    def request_stop(self, reason: str = "signal") -> None:
+        """Stop the sources; everything queued drains. A second call aborts."""
+        self._signals += 1
+        if self._stopped_by is None:
+            self._stopped_by = reason
+        if self._signals >= 2:
+            self.abort.set()
+        self.stop.set()
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        if self._signals == 0 and not self.options.quiet:
+            self.ctx.log("stopping: finishing queued frames and closing outputs (again to abort)")
+        self.request_stop("signal")
+
+    # ---- workers --------------------------------------------------------------------------
+    def _emit(self, name: str, items: Sequence[Frame] | Frame | None) -> int:
+        if items is None:
+            return 0
+        if isinstance(items, Frame):
+            items = (items,)
+        for item in items:
+            for edge in self.outs[name]:
+                edge.put(item)
+        return len(items)
+
+    def _paced(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """--realtime: release each frame of a file source at its own timestamp."""
+        t0: float | None = None
+        first = 0.0
+        for frame in frames:
+            if self.options.realtime and not frame.stream.live:
+                if t0 is None:
+                    t0, first = time.perf_counter(), frame.time
+                delay = t0 + (frame.time - first) - time.perf_counter()
+                while delay > 0 and not self.stop.is_set():
+                    time.sleep(min(delay, POLL))
+                    delay = t0 + (frame.time - first) - time.perf_counter()
+            yield frame
+
+    def _run_source(self, name: str, src: Source) -> None:
+        if not self._open_then_wait(name, src):
+            return
+        m = self.metrics[name]
+        limit = self.options.max_frames
+        natural = False
+        index: int | None = None
+        gen = src.frames()
+        frames = self._paced(gen)
+        try:
+            count = 0
+            while not self.stop.is_set():
+                t = time.perf_counter()
+                frame = next(frames, None)
+                if frame is None:
+                    natural = True
+                    break
+                index = frame.index
+                m.record(t, time.perf_counter(), 1, n_in=0)
+                self._emit(name, frame)
+                count += 1
+                if limit is not None and count >= limit:
+                    break
+        except Exception as exc:  # noqa: BLE001 - reported with stage and frame
+            self._fail(name, None if index is None else index + 1, exc)
+        finally:
+            frames.close()
+            gen.close()
+            audio: tuple[Any, ...] = ()
+            if natural and self._error is None:
+                try:
+                    audio = tuple(src.trailing_audio())
+                except Exception:  # noqa: BLE001 - trailing audio is best effort
+                    audio = ()
+            self._emit_end(name, _End(audio))
+            self._close(name, src)
+
+    def _emit_end(self, name: str, end: _End) -> None:
+        for edge in self.outs[name]:
+            edge.put(end)
+
+    def _close(self, name: str, stage: Stage) -> None:
+        try:
+            stage.close()
+        except Exception as exc:  # noqa: BLE001
+            self._fail(name, None, exc)
+        self.metrics[name].counters.update(stage.counters)
+
+    def _run_stage(self, name: str, stage: Stage) -> None:
+        if not self._open_then_wait(name, stage):
+            return
+        m = self.metrics[name]
+        inbox = self.inbox[name]
+        failed = False
+        ended = False
+        try:
+            while True:
+                item = inbox.get()
+                if item is None:  # aborted
+                    break
+                if isinstance(item, _End):
+                    ended = True
+                    if not failed:
+                        try:
+                            held = stage.flush()
+                            if isinstance(stage, Sink):
+                                stage.write_trailing_audio(item.audio)
+                            m.frames_out += self._emit(name, held)
+                        except Exception as exc:  # noqa: BLE001
+                            self._fail(name, None, exc)
+                            item = _End()
+                        self._emit_end(name, item)
+                    break
+                if failed:
+                    continue  # keep draining so upstream never blocks on us
+                t = time.perf_counter()
+                try:
+                    out = stage.process(item)
+                except Exception as exc:  # noqa: BLE001 - reported with stage and frame
+                    failed = True
+                    self._fail(name, item.index, exc)
+                    self._emit_end(name, _End())
+                    continue
+                n = self._emit(name, out)
+                m.record(t, time.perf_counter(), n)
+        finally:
+            if not ended and not failed:
+                self._emit_end(name, _End())
+            self._close(name, stage)
+
+    # ---- the run --------------------------------------------------------------------------
+    def _open_then_wait(self, name: str, stage: Stage) -> bool:
+        """Open the stage on its own worker thread (OpenCV windows and some devices need
+        open/use/close on one thread), report, and wait until every stage has opened.
+        Returns False when the run must not start (another stage failed to open)."""
+        try:
+            stage.open()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self._open_errors[name] = exc
+            self._opened.release()
+            try:
+                stage.close()
+            except Exception:  # noqa: BLE001 - the open error is the one to report
+                pass
+            return False
+        self._opened.release()
+        while not self._go.wait(POLL):
+            if self.abort.is_set():
+                break
+        if self.abort.is_set() or not self._go.is_set():
+            self._close(name, stage)
+            return False
+        return True
+
+    def _total_frames(self) -> int | None:
+        totals = []
+        for s in self.spec.sources:
+            info = getattr(self.stages[s.name], "stream_info", None)
+            n = getattr(info, "frame_count", None)
+            if n is None:
+                return self.options.max_frames
+            totals.append(n)
+        total = max(totals) if totals else None
+        if total is not None and self.options.max_frames is not None:
+            total = min(total, self.options.max_frames)
+        return total
+
+    def _wait_opened(self, n: int) -> None:
+        """Every worker opens its stage; the first open error (in graph order) is raised."""
+        for _ in range(n):
+            while not self._opened.acquire(timeout=POLL):
+                if self.abort.is_set():
+                    break
+        if self._open_errors or self.abort.is_set():
+            self.abort.set()
+            for t in self._threads:
+                t.join(timeout=5)
+            for s in self.spec.stages:
+                exc = self._open_errors.get(s.name)
+                if exc is None:
+                    continue
+                if isinstance(exc, StreamerError):
+                    raise exc
+                raise StreamerError(f"stage '{s.name}' ({s.type}): {type(exc).__name__}: {exc}") from exc
+            raise StreamerError("stopped before the graph started")
+
+    def _done(self, sinks: list[str]) -> int:
+        return max((max(self.metrics[n].frames_in, self.metrics[n].frames_out) for n in sinks), default=0)
+
+    def run(self) -> RunResult:
+        threads: list[threading.Thread] = self._threads
+        for s in self.spec.stages:
+            stage = self.stages[s.name]
+            if isinstance(stage, Source):
+                target, args = self._run_source, (s.name, stage)
+            else:
+                target, args = self._run_stage, (s.name, stage)
+            threads.append(threading.Thread(target=target, args=args, name=f"stage-{s.name}", daemon=True))
+
+        old_handlers: dict[int, Any] = {}
+        if self.options.handle_signals and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old_handlers[sig] = signal.signal(sig, self._on_signal)
+
+        sinks = [s.name for s in self.spec.stages if not self.spec.consumers.get(s.name)]
+        show = self.options.progress and not self.options.quiet
+        try:
+            for t in threads:
+                t.start()
+            self._wait_opened(len(threads))
+            progress = Progress(self._total_frames(), enabled=show)
+            start = time.perf_counter()
+            self._go.set()
+            next_update = 0.0
+            while True:
+                alive = [t for t in threads if t.is_alive()]
+                if not alive:
+                    break
+                alive[0].join(timeout=0.1)
+                now = time.perf_counter()
+                if now >= next_update:
+                    progress.update(self._done(sinks))
+                    next_update = now + 0.5
+        finally:
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
+        progress.update(self._done(sinks))
+        progress.finish()
+        wall = time.perf_counter() - start
+        return RunResult(
+            graph=self.spec.name,
+            mode=self.spec.mode,
+            wall=wall,
+            metrics=[self.metrics[s.name] for s in self.spec.stages],
+            stopped=self._stopped_by,
+            error=self._error,
+        )
+
+
+def run_graph(spec: GraphSpec, options: RunOptions | None = None) -> RunResult:
+    """Open every stage, run the graph to its end (or a stop), close everything.
+
+    Raises StreamerError when a stage cannot open; a failure while running is returned in
+    ``RunResult.error`` (the CLI turns it into a one-line error and a non-zero exit).
+    """
+    return GraphRunner(spec, options).run()

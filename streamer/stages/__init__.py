@@ -1,0 +1,1 @@
+"""Stage types: one module per type, each registers itself with `@register(name)`."""

@@ -1,0 +1,189 @@
+"""Stage base classes, typed parameters and the registry of stage types.
+
+A stage type is one class in one module of ``streamer/stages/``, registered by name::
+
+    @register("resize")
+    class Resize(Stage):
+        '''Scales the picture (and face boxes) to a fixed size.'''
+
+        class Params(StageParams):
+            width: int
+            '''Output width in pixels.'''
+
+        def process(self, frame: Frame) -> Frame: ...
+
+Lifecycle, run by one worker thread per stage: ``open()`` once, ``process(frame)`` per frame,
+``flush()`` once at end of stream (frames a stage held back), ``close()`` always, also after an
+error or a stop. Nothing heavy happens at import time or in ``__init__``: models and devices
+are opened in ``open()``, so ``streamer check`` and ``streamer stages`` stay instant.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from streamer.errors import GraphError
+from streamer.frame import Frame
+
+Mode = Literal["live", "offline"]
+Role = Literal["source", "process", "sink"]
+
+
+class StageParams(BaseModel):
+    """Parameters common to every stage; each stage type extends this with its own."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+    queue: int | None = Field(default=None, ge=1, le=1024)
+    """Input queue length (frames); default 4 offline, 1 live (keep the newest)."""
+
+
+def _print_stderr(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class RunContext:
+    """What a running graph shares with its stages."""
+
+    mode: Mode = "offline"
+    graph_path: Path | None = None
+    realtime: bool = False
+    quiet: bool = False
+    stop: threading.Event = field(default_factory=threading.Event)
+    log: Callable[[str], None] = _print_stderr
+
+    def resolve(self, path: str | Path) -> Path:
+        """A user path: as given (relative to the working directory) if it exists, else
+        relative to the graph file's folder, else as given (the caller reports it missing)."""
+        p = Path(path).expanduser()
+        if p.is_absolute() or p.exists() or self.graph_path is None:
+            return p
+        alt = self.graph_path.parent / p
+        return alt if alt.exists() else p
+
+
+class Stage:
+    """A graph node: reads frames from its input, passes frames on (or consumes them)."""
+
+    type_name: ClassVar[str] = ""
+    role: ClassVar[Role] = "process"
+    Params: ClassVar[type[StageParams]] = StageParams
+
+    def __init__(self, name: str, params: StageParams, ctx: RunContext) -> None:
+        self.name = name
+        self.params = params
+        self.ctx = ctx
+        # extra counters shown in the run summary (reconnects, repeated frames, ...)
+        self.counters: dict[str, int] = {}
+
+    def open(self) -> None:
+        """Acquire models, files and devices. Raise a StreamerError for user-caused problems."""
+
+    def process(self, frame: Frame) -> Frame | Sequence[Frame] | None:
+        """Handle one frame; return the frame(s) to pass on, or None to pass nothing."""
+        return frame
+
+    def flush(self) -> Sequence[Frame]:
+        """End of stream: return frames still held back (default none)."""
+        return ()
+
+    def close(self) -> None:
+        """Release everything; called once, also after errors. Sinks finalise files here."""
+
+    def log(self, message: str) -> None:
+        self.ctx.log(f"{self.name}: {message}")
+
+
+class Source(Stage):
+    """A stage with no input that produces frames."""
+
+    role: ClassVar[Role] = "source"
+
+    @classmethod
+    def default_mode(cls, params: StageParams) -> Mode:
+        """The mode a graph runs in when its YAML names none (live for cameras/network)."""
+        return "offline"
+
+    def frames(self) -> Iterator[Frame]:
+        """Yield frames until the stream ends, ``ctx.stop`` is set, or the generator is closed."""
+        raise NotImplementedError
+
+    def trailing_audio(self) -> tuple[Any, ...]:
+        """Audio packets demuxed after the last frame, for sinks that copy audio."""
+        return ()
+
+    def process(self, frame: Frame) -> Frame:  # pragma: no cover - sources have no input
+        raise TypeError("a source has no input")
+
+
+class Sink(Stage):
+    """A stage that consumes frames (files, windows, events) and passes nothing on."""
+
+    role: ClassVar[Role] = "sink"
+
+    def process(self, frame: Frame) -> None:
+        self.write(frame)
+        return None
+
+    def write(self, frame: Frame) -> None:
+        raise NotImplementedError
+
+    def write_trailing_audio(self, packets: tuple[Any, ...]) -> None:
+        """Audio after the last frame (the source ended naturally); default: ignore."""
+
+
+STAGES: dict[str, type[Stage]] = {}
+
+
+def register(type_name: str) -> Callable[[type[Stage]], type[Stage]]:
+    """Class decorator: make a stage type available to graphs under ``type_name``."""
+
+    def deco(cls: type[Stage]) -> type[Stage]:
+        if type_name in STAGES and STAGES[type_name] is not cls:
+            raise ValueError(
+                f"stage type '{type_name}' registered twice: "
+                f"{STAGES[type_name].__module__} and {cls.__module__}"
+            )
+        if not (cls.__doc__ or "").strip():
+            raise ValueError(f"stage type '{type_name}' needs a one-line docstring")
+        cls.type_name = type_name
+        STAGES[type_name] = cls
+        return cls
+
+    return deco
+
+
+def load_all() -> dict[str, type[Stage]]:
+    """Import every module of ``streamer.stages`` so each registers itself."""
+    import importlib
+    import pkgutil
+
+    import streamer.stages as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if not info.name.startswith("_") and info.name != "base":
+            importlib.import_module(f"streamer.stages.{info.name}")
+    return STAGES
+
+
+def stage_class(type_name: str) -> type[Stage]:
+    stages = load_all()
+    try:
+        return stages[type_name]
+    except KeyError:
+        known = ", ".join(sorted(stages))
+        raise GraphError(f"unknown stage type '{type_name}'; expected one of: {known}") from None
+
+
+def summary_line(cls: type[Stage]) -> str:
+    """The first line of a stage's docstring."""
+    return (cls.__doc__ or "").strip().splitlines()[0]

@@ -1,0 +1,110 @@
+"""``events``: one JSON object per frame, one per line (the contract of DESIGN 3.3).
+
+Example config, fed by the same stage as the video output::
+
+    - name: events
+      type: events
+      input: overlay
+      path: out/events.jsonl     # "-" writes to standard output
+
+Each line is ``{"frame": index, "pts": pts, "time": seconds, "faces": [...]}`` with the faces of
+``Face.to_json``; keys a graph does not compute are ``null``. Lines are written live (users tail
+the file while the graph runs), each with a single unbuffered write, so a crash or a kill never
+leaves half a line behind. The file is truncated at open unless ``append`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from streamer.errors import SinkError
+from streamer.frame import Frame
+from streamer.stages.base import Sink, StageParams, register
+
+
+def _finite(value: Any) -> Any:
+    """NaN / infinity are not JSON: write them as null so every line stays parseable."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+def event_json(frame: Frame) -> dict[str, Any]:
+    """The per-frame object of DESIGN 3.3."""
+    return {
+        "frame": int(frame.index),
+        "pts": int(frame.pts),
+        "time": round(frame.time, 6),
+        "faces": [_finite(face.to_json()) for face in frame.faces],
+    }
+
+
+@register("events")
+class Events(Sink):
+    """Reads face annotations and writes one JSON line per frame (DESIGN 3.3)."""
+
+    class Params(StageParams):
+        path: str
+        """File to write (parent folders are created); "-" writes to standard output."""
+
+        append: bool = False
+        """Append to an existing file instead of starting it afresh."""
+
+    params: Params
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fd: int | None = None
+        self._stdout: IO[str] | None = None
+        self._path: Path | None = None
+
+    def open(self) -> None:
+        if self.params.path == "-":
+            self._stdout = sys.stdout
+            return
+        path = Path(self.params.path).expanduser()
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if self.params.append else os.O_TRUNC)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, flags, 0o644)
+        except OSError as e:
+            raise SinkError(
+                f"stage '{self.name}' (events): cannot open '{path}' for writing "
+                f"({e.strerror or e}); expected a writable file path"
+            ) from None
+        self._path = path
+
+    def write(self, frame: Frame) -> None:
+        line = json.dumps(event_json(frame), ensure_ascii=False) + "\n"
+        if self._stdout is not None:
+            self._stdout.write(line)
+            self._stdout.flush()
+            return
+        if self._fd is None:
+            raise SinkError(f"stage '{self.name}' (events): write() before open()")
+        data = memoryview(line.encode("utf-8"))
+        try:
+            while data:  # one write() per line; loop only on a short write
+                n = os.write(self._fd, data)
+                data = data[n:]
+        except OSError as e:
+            raise SinkError(
+                f"stage '{self.name}' (events): cannot write '{self._path}' ({e.strerror or e})"
+            ) from None
+
+    def close(self) -> None:
+        if self._stdout is not None:
+            self._stdout.flush()
+            self._stdout = None
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)

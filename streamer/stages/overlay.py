@@ -1,0 +1,121 @@
+"""``overlay``: draw face boxes, identity labels and scores onto the picture.
+
+Example config (after ``verify`` and ``deepfake``, before ``encode`` or ``display``)::
+
+    - name: draw
+      type: overlay
+      thickness: 2
+      font_scale: 0.5
+
+Box colours say what is known about a face, most important first:
+
+- red: the deepfake classifier says fake (``fake >= 0.5``)
+- green: verified as an enrolled identity
+- orange: verified, but matches no enrolled identity ("unknown")
+- blue: detected only, no verification ran
+
+The label reads ``name score [d=distance] [fake p]`` where name is the identity, "unknown", or
+"face" without verification. The input picture is never drawn on: with fan-out another stage
+may hold the same frame, so the overlay draws on a copy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from streamer.frame import Face, Frame
+from streamer.stages.base import Stage, StageParams, register
+
+RGB = tuple[int, int, int]
+
+FAKE: RGB = (230, 30, 30)
+ENROLLED: RGB = (40, 200, 40)
+UNKNOWN: RGB = (255, 150, 0)
+DETECTED: RGB = (40, 120, 255)
+
+FAKE_THRESHOLD = 0.5
+
+
+def face_colour(face: Face) -> RGB:
+    """The box colour for a face (see the module docstring)."""
+    if face.fake is not None and face.fake >= FAKE_THRESHOLD:
+        return FAKE
+    if face.identity is not None:
+        return ENROLLED
+    if face.distance is not None:
+        return UNKNOWN
+    return DETECTED
+
+
+def face_label(face: Face) -> str:
+    """The text drawn above a face box."""
+    if face.identity is not None:
+        name = face.identity
+    elif face.distance is not None:
+        name = "unknown"
+    else:
+        name = "face"
+    parts = [name, f"{face.score:.2f}"]
+    if face.distance is not None:
+        parts.append(f"d={face.distance:.2f}")
+    if face.fake is not None:
+        parts.append(f"fake {face.fake:.2f}")
+    return " ".join(parts)
+
+
+@register("overlay")
+class Overlay(Stage):
+    """Reads face boxes, identities and scores; draws them on a copy of the picture."""
+
+    class Params(StageParams):
+        thickness: int = Field(default=2, ge=1, le=50)
+        """Box line width in pixels."""
+
+        font_scale: float = Field(default=0.5, gt=0, le=10)
+        """Label text size (OpenCV font scale; 0.5 is about 12 px high)."""
+
+        labels: bool = True
+        """Draw the label (identity, score, distance, fake probability) above each box."""
+
+        boxes: bool = True
+        """Draw the face boxes."""
+
+    params: Params
+
+    def process(self, frame: Frame) -> Frame:
+        p = self.params
+        if not frame.faces or not (p.boxes or p.labels):
+            return frame
+        image = frame.image.copy()
+        for face in frame.faces:
+            self._draw(image, face)
+        return frame.replace(image=image)
+
+    def _draw(self, image: np.ndarray, face: Face) -> None:
+        import cv2
+
+        p = self.params
+        h, w = image.shape[:2]
+        colour = face_colour(face)
+        x1, y1, x2, y2 = (int(round(v)) for v in face.box)
+        x1, x2 = max(0, min(x1, w - 1)), max(0, min(x2, w - 1))
+        y1, y2 = max(0, min(y1, h - 1)), max(0, min(y2, h - 1))
+        if p.boxes:
+            cv2.rectangle(image, (x1, y1), (x2, y2), colour, p.thickness, cv2.LINE_AA)
+        if not p.labels:
+            return
+        text = face_label(face)
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        text_thickness = max(1, round(p.font_scale * 2))
+        (tw, th), baseline = cv2.getTextSize(text, font, p.font_scale, text_thickness)
+        pad = 2
+        box_h = th + baseline + 2 * pad
+        # above the box when there is room, else just inside its top edge
+        top = y1 - box_h if y1 - box_h >= 0 else y1
+        left = max(0, min(x1, w - tw - 2 * pad))
+        right, bottom = left + tw + 2 * pad - 1, top + box_h - 1  # inclusive corners
+        cv2.rectangle(image, (left, top), (right, bottom), colour, cv2.FILLED)
+        ink = (0, 0, 0) if sum(colour) > 380 else (255, 255, 255)
+        org = (left + pad, top + pad + th)
+        cv2.putText(image, text, org, font, p.font_scale, ink, text_thickness, cv2.LINE_AA)
