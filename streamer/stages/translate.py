@@ -1,0 +1,158 @@
+"""translate: run an image-to-image ONNX model (style, CycleGAN, AnimeGAN) on frames or faces.
+
+Trade-offs it exposes:
+
+- ``size``: style networks cost grows with pixels; running at 512 on the longer side and scaling
+  the output back to the frame is often the difference between real time and not.
+- ``every``: translate every k-th frame only; frames in between pass unchanged with
+  ``translated=False`` so a later stage (a frame predictor, say) may fill them in.
+- ``region: faces``: crop each detected face (square, eyes level when keypoints are present,
+  ``margin`` around the box), translate the crops ``batch`` at a time, paste them back through a
+  feathered mask. A frame with no faces has nothing to translate and passes unchanged, marked
+  ``translated=True`` (it is done, not skipped).
+
+Example::
+
+    - name: style
+      type: translate
+      model: models/face_drawing.onnx
+      region: faces
+      every: 2
+
+Models exported by ``python -m export`` carry their conventions in metadata; for other ("foreign")
+ONNX models give ``input_range``, ``layout`` and ``channel_order``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BeforeValidator, Field, field_validator
+
+from streamer.frame import Frame
+from streamer.geometry import aligned_crop, eyes_of, paste_into
+from streamer.onnx_model import normalize_providers, normalize_range
+from streamer.stages.base import Stage, StageParams, register
+
+
+def _range(value: Any) -> Any:
+    return normalize_range(value) if isinstance(value, str) else value
+
+
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value  # `providers: cuda` means [cuda]
+
+
+@register("translate")
+class Translate(Stage):
+    """Runs an image-to-image ONNX model on the whole frame or on each face; sets `translated`."""
+
+    class Params(StageParams):
+        model: str
+        """Path of the ONNX model (relative to the working directory or the graph file)."""
+        region: Literal["frame", "faces"] = "frame"
+        """`frame`: the whole picture; `faces`: each face found by an earlier face_detect."""
+        size: int | None = Field(default=None, ge=16, le=8192)
+        """frame: run at this size on the longer side and scale back; faces: crop size
+        (default: the model's preferred size, else 256)."""
+        every: int = Field(default=1, ge=1, le=1000)
+        """Translate frames whose index is a multiple of this; others pass with translated=false."""
+        batch: int = Field(default=8, ge=1, le=256)
+        """Faces per model call (region faces)."""
+        margin: float = Field(default=0.25, ge=0.0, le=2.0)
+        """Face crops: extra context on each side, as a fraction of the face box's longer side."""
+        feather: float = Field(default=0.1, ge=0.0, le=0.5)
+        """Face paste-back: width of the soft edge, as a fraction of the crop size."""
+        providers: Annotated[list[str] | None, BeforeValidator(_listify)] = None
+        """onnxruntime providers in order (tensorrt, cuda, cpu); default: the usable ones."""
+        threads: int | None = Field(default=None, ge=1, le=256)
+        """CPU threads for the model (default: onnxruntime's choice)."""
+        input_range: Annotated[Literal["0,1", "-1,1", "0,255"] | None, BeforeValidator(_range)] = None
+        """Foreign models only: the float range the model expects (ours record it in metadata)."""
+        layout: Literal["nhwc", "nchw"] | None = None
+        """Foreign models only: tensor layout of input and output."""
+        channel_order: Literal["rgb", "bgr"] | None = None
+        """Foreign models only: colour order the model expects."""
+
+        @field_validator("providers")
+        @classmethod
+        def _known_providers(cls, value: list[str] | None) -> list[str] | None:
+            normalize_providers(value)  # raises ValueError naming the accepted names
+            return value
+
+    params: Params
+
+    def open(self) -> None:
+        from streamer.onnx_model import OnnxModel
+
+        p = self.params
+        self.model = OnnxModel(
+            self.ctx.resolve(p.model),
+            providers=p.providers,
+            threads=p.threads,
+            name=self.name,
+            input_range=p.input_range,
+            layout=p.layout,
+            channel_order=p.channel_order,
+        )
+        self.log(self.model.describe())
+        if p.region == "faces":
+            self.crop_size = self.model.round_size(p.size) if p.size else self.model.preferred_size(256)
+            self.model.warmup(self.crop_size)
+        else:
+            self.model.warmup(self.model.round_size(p.size) if p.size else None)
+        self.counters.setdefault("skipped", 0)
+
+    def process(self, frame: Frame) -> Frame:
+        if frame.index % self.params.every != 0:
+            self.counters["skipped"] = self.counters.get("skipped", 0) + 1
+            return frame.replace(translated=False)
+        if self.params.region == "faces":
+            return self._faces(frame)
+        return frame.replace(image=self._frame(frame.image), translated=True)
+
+    def run_size(self, width: int, height: int) -> tuple[int, int]:
+        """(w, h) the model runs at for a frame of ``width`` x ``height`` (``size`` on the
+        longer side, both rounded to the model's size multiple); the frame's own size without
+        ``size``."""
+        if self.params.size is None:
+            return width, height
+        m = self.model.size_multiple
+        scale = self.params.size / max(width, height)
+        return (max(m, round(width * scale / m) * m), max(m, round(height * scale / m) * m))
+
+    def _frame(self, image: np.ndarray) -> np.ndarray:
+        import cv2
+
+        h, w = image.shape[:2]
+        rw, rh = self.run_size(w, h)
+        if (rw, rh) == (w, h):
+            return self.model.run(image[None])[0]
+        interp = cv2.INTER_AREA if rw * rh < w * h else cv2.INTER_LINEAR
+        small = cv2.resize(image, (rw, rh), interpolation=interp)
+        out = self.model.run(small[None])[0]
+        return cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def _faces(self, frame: Frame) -> Frame:
+        if not frame.faces:
+            return frame.replace(translated=True)
+        import cv2
+
+        size = self.crop_size
+        crops, mats = [], []
+        for face in frame.faces:
+            crop, m = aligned_crop(
+                frame.image, face.box, size, margin=self.params.margin, eyes=eyes_of(face.keypoints)
+            )
+            crops.append(crop)
+            mats.append(m)
+        out = frame.image.copy()
+        b = self.params.batch
+        for start in range(0, len(crops), b):
+            results = self.model.run(np.stack(crops[start : start + b]))
+            for result, m in zip(results, mats[start : start + b], strict=True):
+                if result.shape[:2] != (size, size):  # a model that changes size (upscalers)
+                    result = cv2.resize(result, (size, size), interpolation=cv2.INTER_AREA)
+                paste_into(out, result, m, feather=self.params.feather)
+        return frame.replace(image=out, translated=True)
