@@ -1,0 +1,322 @@
+"""VideoWriter: encode RGB frames with PyAV into a file (mp4, mkv, ...) or a network URL,
+copying the source's audio packets without re-encoding.
+
+Timestamps: the output video stream takes the time base of the first frame, and every frame
+keeps its pts (a later frame in another time base is rescaled). The muxer may change the
+stream time base when the header is written; MP4/MOV keep a 1/N time base with N >= 10000
+(so the 1/15360 of an FFmpeg-made 30 fps MP4 round-trips exactly, and 1/30 becomes 1/15360,
+still exact), Matroska always uses 1/1000 and MPEG-TS 1/90000 (rounded there). A pts that
+does not increase is moved to previous + 1 tick and counted (``pts_fixed``): encoders refuse
+it otherwise.
+
+Sizes: the output size is the first frame's (rounded down to even for 4:2:0); a later frame of
+another size is scaled to it (logged once), so a graph that changes size mid-stream still
+yields a valid file.
+
+Files are written in place (no temporary file) and ``close()`` always finalises: flush the
+encoder, write the trailer, close; after a stop the file holds every frame written so far.
+Nothing is created before the first frame; a file that got no frame is removed.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamer.errors import SinkError
+from streamer.io.audio import AudioHandle, copy_packet
+from streamer.io.uri import is_url, output_format
+
+_NVENC_PRESETS = {
+    "ultrafast": "p1",
+    "superfast": "p1",
+    "veryfast": "p2",
+    "faster": "p3",
+    "fast": "p3",
+    "medium": "p4",
+    "slow": "p5",
+    "slower": "p6",
+    "veryslow": "p7",
+}
+_nvenc_ok: dict[str, bool] = {}
+
+
+def parse_bitrate(value: str | int | None) -> int | None:
+    """``4M`` -> 4000000, ``500k`` -> 500000, ints as bits per second."""
+    if value is None or isinstance(value, int):
+        return value
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*", str(value))
+    if not m:
+        raise ValueError(f"expected a bit rate like 4M, 800k or 2000000, got {value!r}")
+    scale = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}[m.group(2).lower()]
+    return int(float(m.group(1)) * scale)
+
+
+def encoder_opens(codec: str) -> bool:
+    """True when ``codec`` can really open here (h264_nvenc needs a driver and a free session)."""
+    if codec not in _nvenc_ok:
+        import av
+
+        try:
+            ctx: Any = av.CodecContext.create(codec, "w")
+            ctx.width, ctx.height, ctx.pix_fmt = 256, 256, "yuv420p"
+            ctx.time_base = Fraction(1, 30)
+            ctx.framerate = Fraction(30)
+            ctx.open()
+            _nvenc_ok[codec] = True
+        except Exception:  # noqa: BLE001 - any failure means "not usable here"
+            _nvenc_ok[codec] = False
+    return _nvenc_ok[codec]
+
+
+class VideoWriter:
+    """Encodes frames into ``path`` (file or URL); see the module doc for timestamps."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        codec: str = "auto",
+        crf: int | None = None,
+        preset: str | None = None,
+        bitrate: str | int | None = None,
+        audio: bool = True,
+        format: str | None = None,
+        pix_fmt: str = "yuv420p",
+        overwrite: bool = True,
+        live: bool = False,
+        log: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self.path = path
+        self.codec = codec
+        self.crf = crf
+        self.preset = preset
+        self.bit_rate = parse_bitrate(bitrate)
+        self.copy_audio = audio
+        self.format = format
+        self.pix_fmt = pix_fmt
+        self.overwrite = overwrite
+        self.live = live
+        self.log = log
+        self.counters: dict[str, int] = {}
+        self.frames_written = 0
+        self._lock = threading.Lock()
+        self._container: Any = None
+        self._video: Any = None
+        self._audio: Any = None
+        self._tb = Fraction(1, 1)
+        self._size = (0, 0)
+        self._last_pts: int | None = None
+        self._last_audio: Fraction | None = None
+        self._resize_logged = False
+        self._closed = False
+        self._is_file = not is_url(path)
+        self._target = path
+
+    # -- setup -----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Check path, container and encoder before any frame; nothing is created yet."""
+        import av
+
+        fmt = output_format(self.path, self.format)
+        if fmt is None:
+            raise SinkError(
+                f"cannot tell the container of {self.path}; expected a .mp4/.mkv/.mov/.ts/"
+                ".webm/.avi path, a udp:// srt:// rtsp:// rtmp:// URL, or set format"
+            )
+        try:
+            if not av.format.ContainerFormat(fmt).is_output:
+                raise ValueError
+        except ValueError:
+            raise SinkError(f"unknown output format {fmt!r}; expected e.g. mp4, matroska, mpegts") from None
+        self.format = fmt
+        if self._is_file:
+            target = Path(self.path[len("file://") :] if self.path.startswith("file://") else self.path)
+            target = target.expanduser()
+            if target.is_dir():
+                raise SinkError(f"output {target} is a folder; expected a file path like out.mp4")
+            if target.exists() and not self.overwrite:
+                raise SinkError(f"output {target} exists; remove it or set overwrite: true")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SinkError(f"cannot create folder {target.parent}: {exc.strerror or exc}") from None
+            if not target.parent.is_dir():
+                raise SinkError(f"cannot write {target}: {target.parent} is not a folder")
+            self._target = str(target)
+        self.codec = self._pick_codec()
+
+    def _pick_codec(self) -> str:
+        import av
+
+        if self.codec == "auto":
+            chosen = "h264_nvenc" if encoder_opens("h264_nvenc") else "libx264"
+        else:
+            chosen = self.codec
+        try:
+            av.Codec(chosen, "w")
+        except Exception:  # noqa: BLE001 - unknown codec name or a decoder-only codec
+            raise SinkError(f"unknown video encoder {chosen!r}; expected e.g. libx264, h264_nvenc") from None
+        return chosen
+
+    def _options(self, rate: Fraction) -> dict[str, str]:
+        opts: dict[str, str] = {}
+        nvenc = self.codec.endswith("_nvenc")
+        if self.crf is not None:
+            if nvenc:
+                opts.update(rc="vbr", cq=str(self.crf))
+            else:
+                opts["crf"] = str(self.crf)
+        preset = self.preset or ("veryfast" if self.live else None)
+        if preset:
+            opts["preset"] = _NVENC_PRESETS.get(preset, preset) if nvenc else preset
+        if self.live:
+            if self.codec in ("libx264", "libx265"):
+                opts["tune"] = "zerolatency"
+            elif nvenc:
+                opts["tune"] = "ll"
+        return opts
+
+    def _start(
+        self, width: int, height: int, time_base: Fraction, rate: Fraction | None, audio: AudioHandle | None
+    ) -> None:
+        import av
+
+        if self.pix_fmt.startswith(("yuv420", "yuvj420", "nv12", "yuv422", "yuvj422")):
+            width, height = max(2, width - width % 2), max(2, height - height % 2)
+        rate = Fraction(rate) if rate else Fraction(30)
+        try:
+            container = av.open(self._target, "w", format=self.format)
+        except Exception as exc:  # noqa: BLE001 - PyAV raises OSError subclasses and ValueError
+            raise SinkError(f"cannot open output {self.path}: {_one_line(exc)}") from None
+        self._container = container
+        try:
+            stream: Any = container.add_stream(self.codec, rate=rate, options=self._options(rate))
+            stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
+            stream.time_base = time_base
+            stream.codec_context.time_base = time_base
+            if self.bit_rate:
+                stream.bit_rate = self.bit_rate
+            if self.live or not self._is_file:
+                stream.codec_context.gop_size = max(1, round(2 * rate))
+        except Exception as exc:  # noqa: BLE001
+            raise SinkError(f"cannot set up encoder {self.codec} for {self.path}: {_one_line(exc)}") from None
+        self._video = stream
+        self._tb = time_base
+        self._size = (width, height)
+        if audio is not None and self.copy_audio:
+            try:
+                self._audio = container.add_stream_from_template(audio.template)
+            except (ValueError, av.FFmpegError) as exc:
+                self.log(f"audio ({audio.codec}) not copied: {_one_line(exc)}")
+        self.log(
+            f"writing {self.path}: {self.codec} {width}x{height}"
+            + (f" + {audio.codec} audio copy" if self._audio is not None and audio else "")
+        )
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(
+        self,
+        image: np.ndarray,
+        pts: int,
+        time_base: Fraction,
+        *,
+        rate: Fraction | None = None,
+        audio_handle: AudioHandle | None = None,
+        audio_packets: Iterable[Any] = (),
+    ) -> None:
+        """Encode one RGB frame at ``pts`` (in ``time_base``) and mux its audio packets."""
+        import av
+
+        with self._lock:
+            if self._closed:
+                raise SinkError(f"{self.path}: write after close")
+            if self._container is None:
+                h, w = image.shape[:2]
+                self._start(w, h, Fraction(time_base), rate, audio_handle)
+            self._mux_audio(audio_packets)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            w, h = self._size
+            if (frame.width, frame.height) != (w, h):
+                if not self._resize_logged and (frame.width - w > 1 or frame.height - h > 1):
+                    self.log(f"frame size {frame.width}x{frame.height} differs; scaled to {w}x{h}")
+                    self._resize_logged = True
+                frame = frame.reformat(width=w, height=h)
+            tb = Fraction(time_base)
+            out_pts = pts if tb == self._tb else round(pts * tb / self._tb)
+            if self._last_pts is not None and out_pts <= self._last_pts:
+                out_pts = self._last_pts + 1
+                self.counters["pts_fixed"] = self.counters.get("pts_fixed", 0) + 1
+            frame.pts = out_pts
+            frame.time_base = self._tb
+            try:
+                packets = self._video.encode(frame)
+                for packet in packets:
+                    self._container.mux(packet)
+            except Exception as exc:  # noqa: BLE001
+                raise SinkError(f"encoding {self.path} failed: {_one_line(exc)}") from None
+            self._last_pts = out_pts
+            self.frames_written += 1
+
+    def write_audio(self, packets: Iterable[Any]) -> None:
+        """Mux audio packets that follow the last frame (the source's trailing audio)."""
+        with self._lock:
+            if self._container is not None and not self._closed:
+                self._mux_audio(packets)
+
+    def _mux_audio(self, packets: Iterable[Any]) -> None:
+        if self._audio is None:
+            return
+        for packet in packets:
+            if packet.dts is None:
+                continue
+            at = packet.dts * Fraction(packet.time_base)
+            if self._last_audio is not None and at <= self._last_audio:
+                self.counters["audio_dropped"] = self.counters.get("audio_dropped", 0) + 1
+                continue
+            out = copy_packet(packet)
+            out.stream = self._audio
+            try:
+                self._container.mux(out)
+            except Exception as exc:  # noqa: BLE001
+                raise SinkError(f"writing audio to {self.path} failed: {_one_line(exc)}") from None
+            self._last_audio = at
+
+    def close(self) -> None:
+        """Flush the encoder and finalise the container; idempotent, safe after errors."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            container, self._container = self._container, None
+            if container is None:
+                return
+            error: str | None = None
+            if self.frames_written and self._video is not None:
+                try:
+                    for packet in self._video.encode(None):
+                        container.mux(packet)
+                except Exception as exc:  # noqa: BLE001
+                    error = _one_line(exc)
+            try:
+                container.close()
+            except Exception as exc:  # noqa: BLE001
+                error = error or _one_line(exc)
+            if not self.frames_written and self._is_file:
+                Path(self._target).unlink(missing_ok=True)
+                return
+            if error:
+                raise SinkError(f"finishing {self.path} failed: {error}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
