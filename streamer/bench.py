@@ -178,8 +178,10 @@ def bench_graph(
     med = {k: statistics.median(v) for k, v in alone.items()}
     slowest = min(med, key=lambda k: med[k])
     p_fps, n_fps = statistics.median(pipeline), statistics.median(naive)
-    rows = [[f"{k} ({spec.stage(k).type}) alone", str(counts[k]), f"{v:.1f}", f"{v / med[slowest]:.2f}"]
-            for k, v in med.items()]
+    rows = [
+        [f"{k} ({spec.stage(k).type}) alone", str(counts[k]), f"{v:.1f}", f"{v / med[slowest]:.2f}"]
+        for k, v in med.items()
+    ]
     rows.append(["pipeline (threaded)", str(n), f"{p_fps:.1f}", f"{p_fps / med[slowest]:.2f}"])
     rows.append(["naive loop (1 thread)", str(n), f"{n_fps:.1f}", f"{n_fps / med[slowest]:.2f}"])
     table = format_table(rows, ["measure", "frames", "fps", "x slowest"])

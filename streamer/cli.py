@@ -152,9 +152,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = load_graph(args.graph, args.overrides, mode=args.mode)
     if args.max_frames is not None and args.max_frames < 1:
         raise StreamerError(f"--max-frames: expected a positive number, got {args.max_frames}")
-    result = run_graph(
-        spec, RunOptions(max_frames=args.max_frames, realtime=args.realtime, quiet=args.quiet)
-    )
+    result = run_graph(spec, RunOptions(max_frames=args.max_frames, realtime=args.realtime, quiet=args.quiet))
     print(result.table(), file=sys.stderr)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

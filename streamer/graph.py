@@ -10,6 +10,7 @@ that names the file, the stage, the key and what was expected::
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ TOP_LEVEL = ("name", "mode", "stages")
 class StageSpec:
     name: str
     type: str
-    cls: type[Stage]
+    cls: builtins.type[Stage]
     params: StageParams
     input: str | None  # None for sources
     line: int | None = None
@@ -103,7 +104,7 @@ def parse_override(text: str) -> tuple[str | None, str, Any]:
     return stage, key, value
 
 
-def _describe_type(err: dict[str, Any]) -> str:
+def _describe_type(err: Any) -> str:
     msg = str(err.get("msg", "invalid value"))
     for prefix in ("Input should be ", "Value error, "):
         if msg.startswith(prefix):
@@ -134,9 +135,7 @@ def validate_params(cls: type[Stage], raw: dict[str, Any], where: str) -> StageP
         raise GraphError(f"{where}: {key_s}: {_describe_type(err)}{got_s}") from None
 
 
-def load_graph(
-    path: str | Path, overrides: Sequence[str] = (), *, mode: Mode | None = None
-) -> GraphSpec:
+def load_graph(path: str | Path, overrides: Sequence[str] = (), *, mode: Mode | None = None) -> GraphSpec:
     """Load, override, validate and order a graph file. Raises GraphError (one line)."""
     path = Path(path)
     try:
@@ -210,9 +209,7 @@ def build_graph(
                 graph_name = value
             continue
         if stage not in names:
-            raise GraphError(
-                f"--set {text}: no stage named '{stage}' in {fname}; stages: {', '.join(names)}"
-            )
+            raise GraphError(f"--set {text}: no stage named '{stage}' in {fname}; stages: {', '.join(names)}")
         entries[names[stage]][key] = value
     if mode is not None:
         graph_mode = mode

@@ -138,8 +138,11 @@ class Progress:
                 decile = int(frac * 10)
                 if decile > self._last_decile:
                     self._last_decile = decile
-                    print(f"{done}/{self.total} frames ({100 * frac:.0f}%), {rate:.1f} fps, ETA {eta_s}",
-                          file=self.stream, flush=True)
+                    print(
+                        f"{done}/{self.total} frames ({100 * frac:.0f}%), {rate:.1f} fps, ETA {eta_s}",
+                        file=self.stream,
+                        flush=True,
+                    )
         elif self.tty:
             self.stream.write(f"\r{done} frames  {rate:6.1f} fps  {elapsed:7.1f} s")
             self.stream.flush()

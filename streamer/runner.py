@@ -29,7 +29,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,7 +210,7 @@ class GraphRunner:
                 edge.put(item)
         return len(items)
 
-    def _paced(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+    def _paced(self, frames: Generator[Frame, None, None]) -> Generator[Frame, None, None]:
         """--realtime: release each frame of a file source at its own timestamp."""
         t0: float | None = None
         first = 0.0
@@ -341,7 +341,8 @@ class GraphRunner:
     def _total_frames(self) -> int | None:
         totals = []
         for s in self.spec.sources:
-            info = getattr(self.stages[s.name], "stream_info", None)
+            stage = self.stages[s.name]
+            info = stage.stream_info if isinstance(stage, Source) else None
             n = getattr(info, "frame_count", None)
             if n is None:
                 return self.options.max_frames
@@ -377,13 +378,12 @@ class GraphRunner:
         threads: list[threading.Thread] = self._threads
         for s in self.spec.stages:
             stage = self.stages[s.name]
-            if isinstance(stage, Source):
-                target, args = self._run_source, (s.name, stage)
-            else:
-                target, args = self._run_stage, (s.name, stage)
-            threads.append(threading.Thread(target=target, args=args, name=f"stage-{s.name}", daemon=True))
+            target: Callable[..., None] = self._run_source if isinstance(stage, Source) else self._run_stage
+            threads.append(
+                threading.Thread(target=target, args=(s.name, stage), name=f"stage-{s.name}", daemon=True)
+            )
 
-        old_handlers: dict[int, Any] = {}
+        old_handlers: dict[signal.Signals, Any] = {}
         if self.options.handle_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 old_handlers[sig] = signal.signal(sig, self._on_signal)

@@ -231,7 +231,7 @@ class AvSource(VideoSource):
         self._last_wall = time.monotonic()
         w, h = self._size
         if (frame.width, frame.height) == (w, h):
-            image = frame.to_ndarray(format="rgb24")
+            image = to_rgb(frame)
         else:
             image = frame.to_ndarray(format="rgb24", width=w, height=h)
         if not image.flags.c_contiguous:
@@ -240,6 +240,22 @@ class AvSource(VideoSource):
             image = np.ascontiguousarray(image)
         audio, self._pending = tuple(self._pending), []
         return RawFrame(image=image, pts=pts, time_base=tb, audio=audio)
+
+
+def to_rgb(frame: Any) -> Any:
+    """Decoded frame -> uint8 RGB array. 4:2:0 video (nearly all of it) goes through OpenCV's
+    BT.601 limited-range conversion: 3-10x faster than swscale here, within one or two levels
+    of it (chroma is upsampled by repetition, not interpolated). Everything else: swscale."""
+    if (
+        frame.format.name == "yuv420p"
+        and frame.width % 2 == 0
+        and frame.height % 2 == 0
+        and getattr(frame, "color_range", 0) in (0, 1)  # unspecified or limited (MPEG) range
+    ):
+        import cv2
+
+        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
+    return frame.to_ndarray(format="rgb24")
 
 
 def _scaled(w: int, h: int, width: int | None, height: int | None) -> tuple[int, int]:

@@ -234,7 +234,6 @@ class VideoWriter:
         audio_packets: Iterable[Any] = (),
     ) -> None:
         """Encode one RGB frame at ``pts`` (in ``time_base``) and mux its audio packets."""
-        import av
 
         with self._lock:
             if self._closed:
@@ -243,8 +242,8 @@ class VideoWriter:
                 h, w = image.shape[:2]
                 self._start(w, h, Fraction(time_base), rate, audio_handle)
             self._mux_audio(audio_packets)
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
             w, h = self._size
+            frame = _to_video_frame(image, self._video.codec_context.pix_fmt, (w, h))
             if (frame.width, frame.height) != (w, h):
                 if not self._resize_logged and (frame.width - w > 1 or frame.height - h > 1):
                     self.log(f"frame size {frame.width}x{frame.height} differs; scaled to {w}x{h}")
@@ -320,3 +319,17 @@ class VideoWriter:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def _to_video_frame(image: np.ndarray, pix_fmt: str, size: tuple[int, int]) -> Any:
+    """RGB array -> av.VideoFrame. For 4:2:0 output at the stream's size, OpenCV's BT.601
+    conversion (about 10x faster than swscale here, within a level of it); else swscale later."""
+    import av
+
+    h, w = image.shape[:2]
+    if pix_fmt == "yuv420p" and (w, h) == size and w % 2 == 0 and h % 2 == 0:
+        import cv2
+
+        yuv: Any = cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420)
+        return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+    return av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")

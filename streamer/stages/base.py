@@ -21,7 +21,7 @@ are opened in ``open()``, so ``streamer check`` and ``streamer stages`` stay ins
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from streamer.errors import GraphError
-from streamer.frame import Frame
+from streamer.frame import Frame, StreamInfo
 
 Mode = Literal["live", "offline"]
 Role = Literal["source", "process", "sink"]
@@ -107,13 +107,15 @@ class Source(Stage):
     """A stage with no input that produces frames."""
 
     role: ClassVar[Role] = "source"
+    # set by open(): what the source knows of its stream (frame count for progress, live, ...)
+    stream_info: StreamInfo | None = None
 
     @classmethod
     def default_mode(cls, params: StageParams) -> Mode:
         """The mode a graph runs in when its YAML names none (live for cameras/network)."""
         return "offline"
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Generator[Frame, None, None]:
         """Yield frames until the stream ends, ``ctx.stop`` is set, or the generator is closed."""
         raise NotImplementedError
 

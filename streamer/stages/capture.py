@@ -16,7 +16,7 @@ images and testsrc count frames at ``fps``. After a loop or a reconnect pts keep
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from pydantic import Field
@@ -99,8 +99,9 @@ class Capture(Source):
         if p.frames is not None and (info.frame_count is None or info.frame_count > p.frames):
             info = dataclasses.replace(info, frame_count=p.frames)
         self._info = info
+        self.stream_info = info
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Generator[Frame, None, None]:
         """Frames with index 0, 1, 2, ... until the end, ``frames``, or a stop."""
         p = self.params
         assert isinstance(p, Capture.Params)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from fractions import Fraction
 
 import numpy as np
@@ -42,11 +42,16 @@ class CountSource(Source):
     def open(self) -> None:
         p = self.params
         self.stream_info = StreamInfo(
-            uri="t", width=p.size, height=p.size, time_base=Fraction(1, 15360), rate=Fraction(30),
-            frame_count=p.frames, live=p.live,
+            uri="t",
+            width=p.size,
+            height=p.size,
+            time_base=Fraction(1, 15360),
+            rate=Fraction(30),
+            frame_count=p.frames,
+            live=p.live,
         )
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Generator[Frame, None, None]:
         p = self.params
         for i in range(p.frames):
             if self.ctx.stop.is_set():
@@ -54,8 +59,14 @@ class CountSource(Source):
             if p.interval:
                 time.sleep(p.interval)
             img = np.full((p.size, p.size, 3), i % 256, np.uint8)
-            yield Frame(image=img, index=i, pts=512 * i, time_base=Fraction(1, 15360),
-                        stream=self.stream_info, audio=(f"a{i}",))
+            yield Frame(
+                image=img,
+                index=i,
+                pts=512 * i,
+                time_base=Fraction(1, 15360),
+                stream=self.stream_info,
+                audio=(f"a{i}",),
+            )
 
     def trailing_audio(self) -> tuple:
         return ("tail",)

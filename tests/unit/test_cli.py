@@ -52,7 +52,7 @@ def test_stages_lists_every_type_with_params(capsys: pytest.CaptureFixture[str])
 
     assert main(["stages"]) == 0
     out = capsys.readouterr().out
-    for name, cls in load_all().items():
+    for name in load_all():
         if name.startswith("t_"):
             continue
         assert f"\n{name} (" in "\n" + out, name

@@ -11,8 +11,8 @@ import pytest
 
 from streamer.errors import StreamerError
 from streamer.graph import load_graph
-from streamer.runner import Edge, GraphRunner, RunOptions, _End, run_graph
 from streamer.metrics import StageMetrics
+from streamer.runner import Edge, GraphRunner, RunOptions, _End, run_graph
 from tests.unit import fake_stages as fs
 
 
@@ -78,8 +78,9 @@ def test_offline_backpressure_bounds_queues(tmp_path: Path) -> None:
 
 
 def test_live_keeps_newest_and_counts_drops(tmp_path: Path) -> None:
-    spec = graph(tmp_path, CHAIN, ["src.live=true", "src.frames=60", "src.interval=0.002",
-                                   "out.seconds=0.02"])
+    spec = graph(
+        tmp_path, CHAIN, ["src.live=true", "src.frames=60", "src.interval=0.002", "out.seconds=0.02"]
+    )
     assert spec.mode == "live"
     result = run_graph(spec, OPTS)
     got = fs.COLLECTED["out"]
@@ -136,8 +137,9 @@ def test_open_error_closes_what_was_opened(tmp_path: Path) -> None:
 
 
 def test_max_frames_and_stop(tmp_path: Path) -> None:
-    result = run_graph(graph(tmp_path, CHAIN, ["src.frames=100"]),
-                       RunOptions(quiet=True, handle_signals=False, max_frames=9))
+    result = run_graph(
+        graph(tmp_path, CHAIN, ["src.frames=100"]), RunOptions(quiet=True, handle_signals=False, max_frames=9)
+    )
     assert len(fs.COLLECTED["out"]) == 9
     assert "out" not in fs.TRAILING or fs.TRAILING["out"] == ()  # cut short: no trailing audio
     assert result.stopped is None
