@@ -1,0 +1,136 @@
+"""ONNX writing, metadata, checking and the ORT-vs-PyTorch parity check (timm ``onnx_export`` style).
+
+The parity rule: on real frames, at the family's preferred size and at one odd size that is a
+multiple of its size multiple, at least 99.9 % of output values must be within 1 level of 255
+of the PyTorch wrapper's. A model that misses it is never written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from export.errors import ExportError
+
+INPUT_NAME = "image"
+OUTPUT_NAME = "image_out"  # ONNX forbids an output with the input's name (SSA); see DESIGN 3.2
+OPSET = 17
+STREAMER_FORMAT = "1"
+PARITY_FRACTION = 0.999
+PARITY_LEVELS = 1
+
+
+def export_onnx(wrapper: nn.Module, path: Path, *, example_hw: tuple[int, int], dtype: torch.dtype) -> None:
+    """Trace ``wrapper`` (uint8 NHWC in/out) to ``path`` with dynamic N, H, W (TorchScript exporter)."""
+    example = torch.randint(0, 256, (1, *example_hw, 3), dtype=torch.uint8)
+    dyn = {0: "N", 1: "H", 2: "W"}
+    import warnings
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python values are expected
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            str(path),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: dyn, OUTPUT_NAME: dyn},
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+
+
+def set_metadata(path: Path, metadata: dict[str, str]) -> None:
+    """Replace the model's ``metadata_props`` with ``metadata`` and run ``onnx.checker`` on the result."""
+    import onnx
+
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as e:
+        raise ExportError(f"onnx.checker rejected the exported graph: {str(e).splitlines()[0]}") from e
+    onnx.save(model, str(path))
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file as a dict."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def ort_session(path: Path, provider: str = "CPUExecutionProvider", threads: int = 0):  # noqa: ANN201
+    """An ONNX Runtime session on ``provider``, CPU as fallback (``threads`` 0 lets ORT choose)."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)  # a CUDA provider listed without its libraries logs errors
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
+    return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+
+
+@dataclass
+class ParityReport:
+    """Agreement of ONNX Runtime with PyTorch on a batch of frames, per size."""
+
+    fraction_within: float
+    max_diff: int
+    pixels: int
+    sizes: list[tuple[int, int]]
+    provider: str
+
+    def ok(self, fraction: float = PARITY_FRACTION) -> bool:
+        return self.fraction_within >= fraction
+
+    def __str__(self) -> str:
+        sizes = ", ".join(f"{h}x{w}" for h, w in self.sizes)
+        return (
+            f"{100 * self.fraction_within:.4f}% of {self.pixels} values within {PARITY_LEVELS} level "
+            f"(max diff {self.max_diff}) at {sizes} on {self.provider}"
+        )
+
+
+def parity(
+    onnx_path: Path,
+    reference: nn.Module,
+    batches: list[np.ndarray],
+    *,
+    provider: str = "CPUExecutionProvider",
+) -> ParityReport:
+    """Run ORT and ``reference`` on each uint8 NHWC batch and count values within ``PARITY_LEVELS``."""
+    session = ort_session(onnx_path, provider)
+    within = total = max_diff = 0
+    for batch in batches:
+        got = session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+        with torch.no_grad():
+            want = reference(torch.from_numpy(batch)).numpy()
+        if got.shape != want.shape or got.dtype != np.uint8:
+            raise ExportError(
+                f"ONNX output {got.dtype}{got.shape} differs from PyTorch {want.dtype}{want.shape}"
+            )
+        diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
+        within += int((diff <= PARITY_LEVELS).sum())
+        total += diff.size
+        max_diff = max(max_diff, int(diff.max()))
+    sizes = [(int(b.shape[1]), int(b.shape[2])) for b in batches]
+    return ParityReport(within / max(total, 1), max_diff, total, sizes, session.get_providers()[0])
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB of two uint8 images (inf when identical)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
