@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_graph_args(p)
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N source frames")
     p.add_argument(
-        "--realtime", action="store_true", help="pace file sources at their own frame rate (as a camera)"
+        "--realtime",
+        action="store_true",
+        help="pace file sources at their own frame rate, as a camera, in live mode unless --mode offline",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the run's metrics as JSON")
@@ -68,13 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
-    p = sub.add_parser("enroll", help="add a person to a face gallery (face verification)")
+    p = sub.add_parser("enroll", help="add a person to a face gallery from one or more photos")
+    p.add_argument("--gallery", type=Path, required=True, help="gallery file (created if absent)")
+    p.add_argument("--name", required=True, help="the person's name")
+    p.add_argument("images", type=Path, nargs="+", help="photos of the person (one is enough)")
+    p.add_argument("--model", type=Path, default=Path("models/embedder.onnx"), help="face embedder ONNX")
+    p.add_argument("--threshold", type=float, help="cosine distance threshold stored in the gallery")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
 
-    p = sub.add_parser("models", help="fetch and list model files (face detection)")
+    p = sub.add_parser("models", help="list or fetch the model files face detection needs")
+    p.add_argument("action", nargs="?", choices=["list", "pull"], default="list")
+    p.add_argument("names", nargs="*", help="models to pull (default: all)")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -149,7 +156,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from streamer.graph import load_graph
     from streamer.runner import RunOptions, run_graph
 
-    spec = load_graph(args.graph, args.overrides, mode=args.mode)
+    # --realtime makes a file behave like a camera: live mode (drops) unless --mode says otherwise
+    mode = args.mode or ("live" if args.realtime else None)
+    spec = load_graph(args.graph, args.overrides, mode=mode)
     if args.max_frames is not None and args.max_frames < 1:
         raise StreamerError(f"--max-frames: expected a positive number, got {args.max_frames}")
     result = run_graph(spec, RunOptions(max_frames=args.max_frames, realtime=args.realtime, quiet=args.quiet))
@@ -184,10 +193,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_not_yet(args: argparse.Namespace) -> int:
-    raise StreamerError(
-        f"`streamer {args.command}` is part of face verification, which this release does not include yet"
-    )
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from streamer.enroll import run_enroll
+
+    print(run_enroll(args.gallery, args.name, list(args.images), args.model, args.threshold))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from streamer.faces import model_store
+
+    if args.action == "pull":
+        for path in model_store.pull(args.names or None, log=lambda m: print(m, file=sys.stderr)):
+            print(path)
+        return 0
+    from streamer.metrics import format_table
+
+    rows = [[str(c) for c in row] for row in model_store.list_models()]
+    print(format_table(rows, ["model", "present", "path", "size"]))
+    print(f"cache: {model_store.cache_dir()}  (set STREAMER_CACHE to move it)")
+    return 0
 
 
 COMMANDS = {
@@ -195,8 +220,8 @@ COMMANDS = {
     "check": cmd_check,
     "stages": cmd_stages,
     "bench": cmd_bench,
-    "enroll": cmd_not_yet,
-    "models": cmd_not_yet,
+    "enroll": cmd_enroll,
+    "models": cmd_models,
 }
 
 

@@ -167,3 +167,27 @@ def test_edge_live_never_drops_end_of_stream() -> None:
     edge.put(_End())
     assert isinstance(edge.get(), _End)
     assert edge.metrics.drops == 0
+
+
+def test_realtime_file_in_live_mode_drops_when_a_stage_is_slow(tmp_path: Path) -> None:
+    clip = Path(__file__).resolve().parents[2] / "samples" / "face_audio.mp4"
+    p = tmp_path / "g.yaml"
+    p.write_text(
+        textwrap.dedent(f"""\
+        stages:
+          - {{name: cam, type: capture, uri: "{clip}"}}
+          - {{name: work, type: t_slow, seconds: 0.06}}
+          - {{name: out, type: t_collect}}
+        """)
+    )
+    spec = load_graph(p, mode="live")
+    t = time.perf_counter()
+    result = run_graph(spec, RunOptions(quiet=True, handle_signals=False, realtime=True, max_frames=60))
+    elapsed = time.perf_counter() - t
+    assert elapsed >= 1.9  # 60 frames at 30 fps are released over 2 s
+    got = fs.COLLECTED["out"]
+    drops = result.stage("work").drops
+    assert drops >= 10  # a 16 fps stage behind a 30 fps camera must shed frames
+    assert len(got) + drops == 60
+    pts = [f.pts for f in got]
+    assert pts == sorted(pts) and len(set(pts)) == len(pts)
