@@ -209,8 +209,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     from streamer.metrics import format_table
 
-    rows = [[str(c) for c in row] for row in model_store.list_models()]
-    print(format_table(rows, ["model", "present", "path", "size"]))
+    rows = [
+        [m["name"], m["status"], str(m["path"]), str(m["size"] or "-")] for m in model_store.list_models()
+    ]
+    print(format_table(rows, ["model", "status", "path", "bytes"]))
     print(f"cache: {model_store.cache_dir()}  (set STREAMER_CACHE to move it)")
     return 0
 

@@ -31,6 +31,7 @@ MINIMAL: dict[str, Any] = {
     "encode": lambda tmp: {"path": str(tmp / "o.mp4")},
     "display": None,  # needs a screen: covered by test_display (Xvfb)
     "events": lambda tmp: {"path": str(tmp / "e.jsonl")},
+    "face_detect": lambda tmp: {},
     "frames": lambda tmp: {"dir": str(tmp / "f")},
     "null": lambda tmp: {},
     "overlay": lambda tmp: {},
