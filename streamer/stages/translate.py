@@ -10,6 +10,8 @@ Trade-offs it exposes:
   ``margin`` around the box), translate the crops ``batch`` at a time, paste them back through a
   feathered mask. A frame with no faces has nothing to translate and passes unchanged, marked
   ``translated=True`` (it is done, not skipped).
+- ``only`` (region faces, after a ``verify`` stage): ``enrolled`` translates only faces with an
+  identity, ``unknown`` only faces without one (stylize everyone but the verified people).
 
 Example::
 
@@ -28,9 +30,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from streamer.frame import Frame
+from streamer.frame import Face, Frame
 from streamer.geometry import aligned_crop, eyes_of, paste_into
 from streamer.onnx_model import normalize_providers, normalize_range
 from streamer.stages.base import Stage, StageParams, register
@@ -53,6 +55,8 @@ class Translate(Stage):
         """Path of the ONNX model (relative to the working directory or the graph file)."""
         region: Literal["frame", "faces"] = "frame"
         """`frame`: the whole picture; `faces`: each face found by an earlier face_detect."""
+        only: Literal["all", "enrolled", "unknown"] = "all"
+        """region faces: translate all faces, only those a verify stage identified, or only unknown ones."""
         size: int | None = Field(default=None, ge=16, le=8192)
         """frame: run at this size on the longer side and scale back; faces: crop size
         (default: the model's preferred size, else 256)."""
@@ -81,6 +85,15 @@ class Translate(Stage):
             normalize_providers(value)  # raises ValueError naming the accepted names
             return value
 
+        @model_validator(mode="after")
+        def _only_needs_faces(self) -> Translate.Params:
+            if self.only != "all" and self.region != "faces":
+                raise ValueError(
+                    f"only: {self.only} needs region: faces (identities belong to faces); "
+                    "set region: faces or remove only"
+                )
+            return self
+
     params: Params
 
     def open(self) -> None:
@@ -103,6 +116,7 @@ class Translate(Stage):
         else:
             self.model.warmup(self.model.round_size(p.size) if p.size else None)
         self.counters.setdefault("skipped", 0)
+        self._warned_unverified = False
 
     def process(self, frame: Frame) -> Frame:
         if frame.index % self.params.every != 0:
@@ -134,14 +148,26 @@ class Translate(Stage):
         out = self.model.run(small[None])[0]
         return cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
 
+    def _selected(self, frame: Frame) -> tuple[Face, ...]:
+        """The faces ``only`` asks for: all, those with an identity, or those without."""
+        only = self.params.only
+        if only == "all":
+            return frame.faces
+        if frame.faces and not self._warned_unverified and all(f.distance is None for f in frame.faces):
+            self._warned_unverified = True
+            self.log(f"only: {only}, but no face carries a verify result; put a verify stage before this one")
+        enrolled = only == "enrolled"
+        return tuple(f for f in frame.faces if (f.identity is not None) == enrolled)
+
     def _faces(self, frame: Frame) -> Frame:
-        if not frame.faces:
+        faces = self._selected(frame)
+        if not faces:
             return frame.replace(translated=True)
         import cv2
 
         size = self.crop_size
         crops, mats = [], []
-        for face in frame.faces:
+        for face in faces:
             crop, m = aligned_crop(
                 frame.image, face.box, size, margin=self.params.margin, eyes=eyes_of(face.keypoints)
             )

@@ -1,0 +1,199 @@
+"""verify: who is each face? Nearest enrolled person by cosine distance, smoothed per track.
+
+Per frame: every face is cropped (square, eyes level when keypoints exist) and all crops go
+through the embedder in **one** batched call; each embedding is compared with every person of
+the gallery (one matrix product). A face is that person when the distance is below
+``threshold``, else unknown.
+
+Single frames are noisy (blur, a turned head), so with track ids from face_detect the decision
+is smoothed over the last ``smooth`` frames of the track:
+
+- ``identity``: the majority of the per-frame decisions in the window (a person or unknown; a
+  tie goes to the most recent of the tied decisions), so one bad frame does not flip a name;
+- ``distance``: the mean distance over the window to that person (for unknown: the mean distance
+  to the nearest person each frame), so it agrees with ``identity``.
+
+Faces without a track id get the raw per-frame decision and distance. Tracks not seen for
+``forget`` frames are dropped, so memory stays bounded. Frames without faces pass unchanged.
+With an empty gallery every face is unknown with distance null.
+
+Example::
+
+    - name: who
+      type: verify
+      gallery: samples/astronaut_gallery.json
+      threshold: 0.5        # default: the gallery's, else the model's
+
+Foreign embedders (ArcFace-style float models) need ``size`` (if not fixed by the model),
+``mean`` and ``std`` in 0..255 units (ArcFace: 127.5 and 127.5) and ``channel_order``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BeforeValidator, Field, field_validator
+
+from streamer.errors import StreamerError
+from streamer.frame import Frame
+from streamer.onnx_model import normalize_providers
+from streamer.stages.base import Stage, StageParams, register
+
+
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, (str, int, float)) and not isinstance(value, bool) else value
+
+
+class _Track:
+    """The last ``k`` per-frame results of one track: distance rows [P] and decisions."""
+
+    __slots__ = ("rows", "decisions", "last_seen")
+
+    def __init__(self, k: int) -> None:
+        self.rows: deque[np.ndarray] = deque(maxlen=k)
+        self.decisions: deque[int] = deque(maxlen=k)  # person index, -1 unknown
+        self.last_seen = 0
+
+
+@register("verify")
+class Verify(Stage):
+    """Reads faces, writes `identity` (null when unknown) and `distance` from a face gallery."""
+
+    class Params(StageParams):
+        gallery: str
+        """Gallery file made by `streamer enroll` (relative to the working directory or graph)."""
+        model: str = "models/embedder.onnx"
+        """Embedding ONNX model; must be the one the gallery was enrolled with."""
+        threshold: float | None = Field(default=None, ge=0.0, le=2.0)
+        """Largest cosine distance that still counts as a match (default: the gallery's, else the model's)."""
+        smooth: int = Field(default=5, ge=1, le=100)
+        """Per-track window in frames: majority identity and mean distance over the last k frames."""
+        forget: int = Field(default=30, ge=1, le=100000)
+        """Drop a track's history after it has not been seen for this many frames."""
+        margin: float | None = Field(default=None, ge=0.0, le=2.0)
+        """Face crop context on each side, as a fraction of the box (default: the model's, else 0.25)."""
+        providers: Annotated[list[str] | None, BeforeValidator(_listify)] = None
+        """onnxruntime providers in order (tensorrt, cuda, cpu); default: the usable ones."""
+        threads: int | None = Field(default=None, ge=1, le=256)
+        """CPU threads for the model (default: onnxruntime's choice)."""
+        size: int | None = Field(default=None, ge=16, le=1024)
+        """Foreign models: crop size when the model's input size is not fixed (ours: metadata)."""
+        mean: Annotated[list[float] | None, BeforeValidator(_listify)] = None
+        """Foreign float models: per-channel mean in 0..255 units, one number or three (ArcFace: 127.5)."""
+        std: Annotated[list[float] | None, BeforeValidator(_listify)] = None
+        """Foreign float models: per-channel std in 0..255 units, one number or three (ArcFace: 127.5)."""
+        channel_order: Literal["rgb", "bgr"] | None = None
+        """Foreign float models: colour order the model expects (default rgb)."""
+
+        @field_validator("providers")
+        @classmethod
+        def _known_providers(cls, value: list[str] | None) -> list[str] | None:
+            normalize_providers(value)
+            return value
+
+        @field_validator("mean", "std")
+        @classmethod
+        def _one_or_three(cls, value: list[float] | None) -> list[float] | None:
+            if value is not None and len(value) not in (1, 3):
+                raise ValueError(f"expected one number or three (R, G, B), got {len(value)}")
+            return value
+
+    params: Params
+
+    def open(self) -> None:
+        from streamer.faces.embed import Embedder
+        from streamer.faces.gallery import Gallery
+
+        p = self.params
+        self.embedder = Embedder(
+            self.ctx.resolve(p.model),
+            providers=p.providers,
+            threads=p.threads,
+            size=p.size,
+            mean=p.mean,
+            std=p.std,
+            channel_order=p.channel_order,
+            margin=p.margin,
+            name=self.name,
+        )
+        self.gallery = Gallery.load(
+            self.ctx.resolve(p.gallery), expected_embedder_id=self.embedder.embedder_id
+        )
+        threshold = p.threshold
+        if threshold is None:
+            threshold = (
+                self.gallery.threshold if self.gallery.threshold is not None else self.embedder.threshold
+            )
+        if threshold is None:
+            raise StreamerError(
+                f"{self.name}: no threshold in the gallery or the model; "
+                f"set one, e.g. --set {self.name}.threshold=0.5"
+            )
+        self.threshold = float(threshold)
+        # one warm-up call so the first real frame does not pay for allocations
+        probe = self.embedder.embed_crops(np.zeros((1, self.embedder.size, self.embedder.size, 3), np.uint8))
+        if self.gallery.dim is not None and probe.shape[1] != self.gallery.dim:
+            raise StreamerError(
+                f"{self.name}: the model gives {probe.shape[1]}-number embeddings, gallery "
+                f"{self.gallery.path} holds {self.gallery.dim}; re-enroll with this model"
+            )
+        self._names = self.gallery.names
+        self._tracks: dict[int, _Track] = {}
+        self.log(
+            f"{self.embedder.describe()}; gallery {self.gallery.path}: {len(self._names)} "
+            f"{'person' if len(self._names) == 1 else 'people'}, threshold {self.threshold:g}"
+        )
+
+    def process(self, frame: Frame) -> Frame:
+        faces = frame.faces
+        if not faces:
+            self._forget(frame.index)
+            return frame
+        if not self._names:
+            return frame.replace(faces=tuple(f.replace(identity=None, distance=None) for f in faces))
+        emb = self.embedder.embed(frame.image, faces)
+        dist = self.gallery.distances(emb)  # [N, P]
+        best = dist.argmin(axis=1)
+        best_d = dist[np.arange(len(faces)), best]
+        out = []
+        for i, face in enumerate(faces):
+            decision = int(best[i]) if best_d[i] < self.threshold else -1
+            if face.track_id is None:
+                who, d = decision, float(best_d[i])
+            else:
+                who, d = self._smoothed(face.track_id, frame.index, dist[i], decision)
+            out.append(face.replace(identity=self._names[who] if who >= 0 else None, distance=d))
+        self._forget(frame.index)
+        return frame.replace(faces=tuple(out))
+
+    def _smoothed(self, track_id: int, index: int, row: np.ndarray, decision: int) -> tuple[int, float]:
+        track = self._tracks.get(track_id)
+        if track is None:
+            track = self._tracks[track_id] = _Track(self.params.smooth)
+        track.rows.append(row)
+        track.decisions.append(decision)
+        track.last_seen = index
+        if len(track.decisions) == 1:
+            return decision, float(row[decision] if decision >= 0 else row.min())
+        counts = Counter(track.decisions)
+        top = max(counts.values())
+        # tie: the most recent of the tied decisions wins
+        who = next(d for d in reversed(track.decisions) if counts[d] == top)
+        if who >= 0:
+            d = float(np.mean([r[who] for r in track.rows]))
+        else:
+            d = float(np.mean([r.min() for r in track.rows]))
+        return who, d
+
+    def _forget(self, index: int) -> None:
+        if not self._tracks:
+            return
+        limit = self.params.forget
+        stale = [t for t, tr in self._tracks.items() if index - tr.last_seen > limit]
+        for t in stale:
+            del self._tracks[t]
+
+    def close(self) -> None:
+        self._tracks = {}
