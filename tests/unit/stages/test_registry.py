@@ -26,6 +26,16 @@ def _translate_model(tmp: Path) -> str:
     return str(ours(tmp / "m.onnx"))
 
 
+def _verify_params(tmp: Path) -> dict[str, Any]:
+    from streamer.faces.embed import Embedder
+    from streamer.faces.gallery import Gallery
+    from tests.helpers_onnx import embedding
+
+    model = embedding(tmp / "emb.onnx")
+    gallery = Gallery(Embedder(model).embedder_id, threshold=0.3).save(tmp / "gallery.json")
+    return {"gallery": str(gallery), "model": str(model)}
+
+
 MINIMAL: dict[str, Any] = {
     "capture": lambda tmp: {"uri": "testsrc", "frames": 3, "width": 64, "height": 48},
     "encode": lambda tmp: {"path": str(tmp / "o.mp4")},
@@ -37,6 +47,7 @@ MINIMAL: dict[str, Any] = {
     "overlay": lambda tmp: {},
     "resize": lambda tmp: {"width": 32},
     "translate": lambda tmp: {"model": _translate_model(tmp)},
+    "verify": _verify_params,
 }
 
 TYPES = sorted(t for t in load_all() if not t.startswith("t_"))
