@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,6 +46,60 @@ def _parser(names: list[str]) -> argparse.ArgumentParser:
     return p
 
 
+# Models the project trains itself (`python -m export NAME --help`), in the order `defaults`
+# runs them: later ones use earlier ones (deepfake and predictor use the cartoon generator).
+TRAINED: dict[str, tuple[str, str]] = {
+    "siamese": ("export.train_siamese", "face embedder for verify (models/embedder.onnx)"),
+    "cartoon": ("export.train_cartoon", "whole-frame cartoon style (models/cartoon.onnx)"),
+    "face-drawing": (
+        "export.train_face_drawing",
+        "face photo <-> drawing CycleGAN (models/face_drawing*.onnx)",
+    ),
+    "deepfake": ("export.train_deepfake", "face manipulation detector (models/deepfake.onnx)"),
+    "predictor": ("export.train_predictor", "recurrent frame predictor (models/predictor.onnx)"),
+}
+
+
+def _trainer(name: str) -> Callable[[list[str]], int]:
+    import importlib
+
+    module: Any = importlib.import_module(TRAINED[name][0])
+    return module.main  # type: ignore[no-any-return]
+
+
+def _defaults(argv: list[str]) -> int:
+    """Train and export every default model with fixed seeds: ``python -m export defaults [--quick]
+    [--out-dir models] [--seed 0] [--only NAME ...]``."""
+    p = _Parser(prog="python -m export defaults", description=_defaults.__doc__)
+    p.add_argument("--quick", action="store_true", help="short runs (for tests); not the committed models")
+    p.add_argument("--out-dir", default="models", help="where the .onnx files go (default models/)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", nargs="+", choices=list(TRAINED), help="train only these")
+    p.add_argument("--debug", action="store_true")
+    args = p.parse_args(argv)
+    out = Path(args.out_dir)
+    outputs = {
+        "siamese": ["--out", str(out / "embedder.onnx")],
+        "cartoon": ["--out", str(out / "cartoon.onnx")],
+        "face-drawing": ["--out-dir", str(out)],
+        "deepfake": ["--out", str(out / "deepfake.onnx")],
+        "predictor": ["--out", str(out / "predictor.onnx")],
+    }
+    for name in args.only or list(TRAINED):
+        extra = ["--seed", str(args.seed)] + (["--quick"] if args.quick else [])
+        print(f"== python -m export {name} {' '.join(outputs[name] + extra)}", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        rc = _trainer(name)(outputs[name] + extra)
+        if rc != 0:
+            print(
+                f"error: python -m export {name} failed (exit {rc}); later models not trained",
+                file=sys.stderr,
+            )
+            return rc
+        print(f"== {name}: done in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    return 0
+
+
 def _list() -> int:
     from export.registry import families
 
@@ -52,6 +110,9 @@ def _list() -> int:
         print(
             f"{name:<{width}}  {i.task:<15} size x{i.size_multiple:<2} pref {i.preferred_size:<4} {i.summary}"
         )
+    print("\ntrained by the project (no checkpoint; `python -m export defaults` runs them all):")
+    for name, (_, summary) in TRAINED.items():
+        print(f"  {name:<13} {summary}")
     return 0
 
 
@@ -61,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] == "list":
             return _list()
+        if argv and argv[0] == "defaults":
+            return _defaults(argv[1:])
+        if argv and argv[0] in TRAINED:  # trained here from data built offline, no checkpoint
+            return _trainer(argv[0])(argv[1:])
         from export.registry import families
 
         args = _parser(list(families())).parse_args(argv)

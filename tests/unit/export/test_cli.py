@@ -24,7 +24,7 @@ def run_export(*args: str) -> subprocess.CompletedProcess[str]:
 def test_list_names_every_family() -> None:
     r = run_export("list")
     assert r.returncode == 0, r.stderr
-    names = [line.split()[0] for line in r.stdout.splitlines()]
+    names = [line.split()[0] for line in r.stdout.splitlines() if line.strip()]
     assert {"cyclegan", "fast-style", "animegan2"} <= set(names)
 
 
