@@ -8,6 +8,7 @@ Exit code 0 on success; otherwise one line on stderr and exit code 1 (a tracebac
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
@@ -45,6 +46,10 @@ def _parser(names: list[str]) -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
+
+# PyTorch's OpenMP workers spin while waiting; on a small shared machine that made a 2-thread
+# training step 6x slower than 1 thread. Must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # Models the project trains itself (`python -m export NAME --help`), in the order `defaults`
 # runs them: later ones use earlier ones (deepfake and predictor use the cartoon generator).
