@@ -45,6 +45,7 @@ MINIMAL: dict[str, Any] = {
     "frames": lambda tmp: {"dir": str(tmp / "f")},
     "null": lambda tmp: {},
     "overlay": lambda tmp: {},
+    "predict": lambda tmp: {},
     "resize": lambda tmp: {"width": 32},
     "translate": lambda tmp: {"model": _translate_model(tmp)},
     "verify": _verify_params,
