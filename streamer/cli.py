@@ -154,10 +154,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from streamer.graph import load_graph
+    from streamer.stages.base import Mode
     from streamer.runner import RunOptions, run_graph
 
     # --realtime makes a file behave like a camera: live mode (drops) unless --mode says otherwise
-    mode = args.mode or ("live" if args.realtime else None)
+    mode: Mode | None = args.mode or ("live" if args.realtime else None)
     spec = load_graph(args.graph, args.overrides, mode=mode)
     if args.max_frames is not None and args.max_frames < 1:
         raise StreamerError(f"--max-frames: expected a positive number, got {args.max_frames}")

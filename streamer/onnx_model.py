@@ -619,6 +619,21 @@ class OnnxModel:
         return {name: value.numpy() for name, value in zip(names, binding.get_outputs(), strict=True)}
 
     @property
+    def metadata(self) -> dict[str, str]:
+        """The model's custom metadata (DESIGN 3.2: family, task, size_multiple, ...)."""
+        return dict(self.session.get_modelmeta().custom_metadata_map)
+
+    @property
+    def inputs(self) -> list[Any]:
+        """The graph inputs (each with .name, .type such as 'tensor(uint8)', .shape)."""
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[Any]:
+        """The graph outputs (each with .name, .type, .shape)."""
+        return list(self._outputs)
+
+    @property
     def input_names(self) -> list[str]:
         return [a.name for a in self._inputs]
 

@@ -74,8 +74,8 @@ class Embedder:
     ) -> None:
         self.path = Path(model_path)
         self.model = OnnxModel(self.path, providers=providers, threads=threads, name=name, kind="any")
-        self.meta: dict[str, str] = dict(self.model.session.get_modelmeta().custom_metadata_map)
-        inputs, outputs = self.model.session.get_inputs(), self.model.session.get_outputs()
+        self.meta: dict[str, str] = self.model.metadata
+        inputs, outputs = self.model.inputs, self.model.outputs
         if len(inputs) != 1:
             raise ModelError(f"{self.path}: expected one image input, got {len(inputs)} inputs")
         self._in = inputs[0]

@@ -297,8 +297,5 @@ def _pts_step(frame: Frame) -> int:
 
 
 def _metadata(model: Any) -> dict[str, str]:
-    """The model's custom metadata (size multiple, state shape), via OnnxModel when it offers it."""
-    meta = getattr(model, "metadata", None)
-    if isinstance(meta, dict):
-        return meta
-    return dict(model.session.get_modelmeta().custom_metadata_map)
+    """The model's custom metadata (size multiple, state shape)."""
+    return dict(model.metadata)
