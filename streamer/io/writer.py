@@ -90,6 +90,7 @@ class VideoWriter:
         format: str | None = None,
         pix_fmt: str = "yuv420p",
         overwrite: bool = True,
+        threads: int = 0,
         live: bool = False,
         log: Callable[[str], None] = lambda message: None,
     ) -> None:
@@ -102,6 +103,7 @@ class VideoWriter:
         self.format = format
         self.pix_fmt = pix_fmt
         self.overwrite = overwrite
+        self.threads = threads
         self.live = live
         self.log = log
         self.counters: dict[str, int] = {}
@@ -204,6 +206,8 @@ class VideoWriter:
             stream.codec_context.time_base = time_base
             if self.bit_rate:
                 stream.bit_rate = self.bit_rate
+            if self.threads:
+                stream.codec_context.thread_count = self.threads
             if self.live or not self._is_file:
                 stream.codec_context.gop_size = max(1, round(2 * rate))
         except Exception as exc:  # noqa: BLE001

@@ -46,6 +46,8 @@ class Encode(Sink):
         """Encoded pixel format (yuv420p plays everywhere)."""
         overwrite: bool = True
         """Replace an existing file; false makes an existing file an error."""
+        threads: int = Field(default=0, ge=0, le=64)
+        """Encoder threads; 0 = the encoder's choice (all cores). 1 leaves cores to other stages."""
 
         @field_validator("bitrate")
         @classmethod
@@ -76,6 +78,7 @@ class Encode(Sink):
             format=p.format,
             pix_fmt=p.pix_fmt,
             overwrite=p.overwrite,
+            threads=p.threads,
             live=self.ctx.mode == "live",
             log=self.log,
         )
