@@ -194,6 +194,8 @@ def build_graph(
                 " expected unique stage names"
             )
         names[name] = i
+        if "type" in raw and raw["type"] is None:
+            raw["type"] = "null"  # `type: null` in YAML is the null value; it means the null sink
         if "type" not in raw or not isinstance(raw["type"], str):
             raise GraphError(f"{at}: stage '{name}': key 'type': expected a stage type name")
         entries.append(_strip_lines(raw) | {"__line__": line})

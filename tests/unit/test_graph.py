@@ -155,3 +155,12 @@ def test_source_with_input_and_top_level_errors(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(GraphError, match="no such graph file"):
         load_graph(tmp_path / "absent.yaml")
+
+
+def test_yaml_null_type_is_the_null_sink(tmp_path: Path) -> None:
+    text = """\
+        stages:
+          - {name: src, type: t_source}
+          - {name: out, type: null}
+        """
+    assert load_graph(write(tmp_path, text)).stage("out").type == "null"
