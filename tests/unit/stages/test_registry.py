@@ -39,6 +39,7 @@ def _verify_params(tmp: Path) -> dict[str, Any]:
 MINIMAL: dict[str, Any] = {
     "capture": lambda tmp: {"uri": "testsrc", "frames": 3, "width": 64, "height": 48},
     "encode": lambda tmp: {"path": str(tmp / "o.mp4")},
+    "deepfake": lambda tmp: {"model": str(ROOT / "models" / "deepfake.onnx")},
     "display": None,  # needs a screen: covered by test_display (Xvfb)
     "events": lambda tmp: {"path": str(tmp / "e.jsonl")},
     "face_detect": lambda tmp: {},

@@ -1,0 +1,312 @@
+"""deepfake: per face, the probability that it was manipulated, smoothed over the face's track.
+
+Per frame: every face is cropped (square ``margin`` around the box, eyes level when the detector
+gave keypoints: ``geometry.aligned_crop``, the crop the default model was trained on) and all
+crops go through the classifier in **one** batched call (or chunks of ``batch``). The result is
+written into each face as ``fake`` (events and overlay show it; overlay draws faces with
+``fake >= 0.5`` red).
+
+Single frames are noisy, so with track ids from face_detect ``fake`` is the mean probability over
+the track's last ``smooth`` detections; faces without a track id get the per-frame value. Tracks
+not seen for ``forget`` frames are dropped, so memory stays bounded. Frames without faces pass
+unchanged. ``threshold`` (default: the model's metadata, else 0.5) decides which faces count as
+fake in the run summary (counter ``flagged``) and is put into ``frame.extra["fake_threshold"]``.
+
+Example::
+
+    - name: fake
+      type: deepfake
+      model: models/deepfake.onnx
+      smooth: 5
+
+Foreign classifiers (any ONNX model with one image input): uint8 NHWC inputs get the crops as
+they are; float inputs get ``(pixel - mean) / std`` with ``mean`` and ``std`` in **0..255 pixel
+units**, the layout read from the input shape (NCHW or NHWC), and ``channel_order``. The crop size
+is the model's fixed input size, else ``size``, else the metadata's preferred size, else 112. The
+output (``fake_prob`` if present, else the first) is read as ``[N]``, ``[N, 1]`` or ``[N, C]``:
+
+- one column: a probability; with ``activation: auto`` a sigmoid is applied when the batch has
+  values outside 0..1 (logits);
+- C >= 2 columns (e.g. [real, fake] logits): column ``output_index`` (default 1) is 'fake'; with
+  ``activation: auto`` a softmax over the columns is applied unless every row is already a
+  probability distribution.
+
+Set ``activation`` (none | sigmoid | softmax) to fix the behaviour for a model whose outputs are
+known, so it does not depend on the values of a batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BeforeValidator, Field, field_validator
+
+from streamer.errors import StreamerError
+from streamer.frame import Frame
+from streamer.onnx_model import ModelError, normalize_providers
+from streamer.stages.base import Stage, StageParams, register
+
+DEFAULT_SIZE = 112
+DEFAULT_MARGIN = 0.25
+DEFAULT_THRESHOLD = 0.5
+
+
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, (str, int, float)) and not isinstance(value, bool) else value
+
+
+def _triple(value: list[float] | None) -> np.ndarray | None:
+    if value is None:
+        return None
+    arr = np.asarray(value, np.float32).reshape(-1)
+    return np.repeat(arr, 3) if arr.size == 1 else arr
+
+
+class _Track:
+    __slots__ = ("probs", "last_seen")
+
+    def __init__(self, k: int) -> None:
+        self.probs: deque[float] = deque(maxlen=k)
+        self.last_seen = 0
+
+
+def to_fake_prob(
+    raw: np.ndarray, n: int, *, output_index: int | None, activation: str = "auto"
+) -> np.ndarray:
+    """float64 [n] probabilities 'fake' from a classifier's raw output (see the module docstring)."""
+    y = np.asarray(raw, np.float64).reshape(n, -1) if n else np.zeros((0, 1))
+    cols = y.shape[1]
+    if cols == 1:
+        if output_index not in (None, 0):
+            raise ModelError(f"output_index {output_index}: the model gives one number per face; use 0")
+        v = y[:, 0]
+        if activation == "sigmoid" or (activation == "auto" and v.size and (v.min() < 0 or v.max() > 1)):
+            v = 1.0 / (1.0 + np.exp(-v))
+        elif activation == "softmax":
+            raise ModelError("activation softmax needs an output with 2 or more columns, got 1")
+        return v
+    index = 1 if output_index is None else output_index
+    if not 0 <= index < cols:
+        raise ModelError(f"output_index {index}: the model gives {cols} numbers per face (0..{cols - 1})")
+    is_dist = bool(np.all(y >= 0) and np.all(y <= 1) and np.allclose(y.sum(1), 1.0, atol=1e-3))
+    if activation == "softmax" or (activation == "auto" and not is_dist):
+        e = np.exp(y - y.max(1, keepdims=True))
+        y = e / e.sum(1, keepdims=True)
+    elif activation == "sigmoid":
+        y = 1.0 / (1.0 + np.exp(-y))
+    return y[:, index]
+
+
+@register("deepfake")
+class Deepfake(Stage):
+    """Reads faces, writes `fake`: the probability each face was manipulated, smoothed per track."""
+
+    class Params(StageParams):
+        model: str = "models/deepfake.onnx"
+        """Classifier ONNX model (ours: uint8 crops in, fake_prob out; foreign: see size/mean/std)."""
+        threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+        """Probability from which a face counts as fake (default: the model's metadata, else 0.5)."""
+        smooth: int = Field(default=5, ge=1, le=100)
+        """Per-track window: `fake` is the mean probability over the track's last k detections."""
+        forget: int = Field(default=30, ge=1, le=100000)
+        """Drop a track's history after it has not been seen for this many frames."""
+        batch: int | None = Field(default=None, ge=1, le=1024)
+        """Most crops per model call (default: all faces of a frame in one call)."""
+        margin: float | None = Field(default=None, ge=0.0, le=2.0)
+        """Face crop context on each side, as a fraction of the box (default: the model's, else 0.25)."""
+        providers: Annotated[list[str] | None, BeforeValidator(_listify)] = None
+        """onnxruntime providers in order (tensorrt, cuda, cpu); default: the usable ones."""
+        threads: int | None = Field(default=None, ge=1, le=256)
+        """CPU threads for the model (default: onnxruntime's choice)."""
+        size: int | None = Field(default=None, ge=16, le=1024)
+        """Foreign models: crop size when the model's input size is not fixed (ours: metadata)."""
+        mean: Annotated[list[float] | None, BeforeValidator(_listify)] = None
+        """Foreign float models: per-channel mean in 0..255 units, one number or three."""
+        std: Annotated[list[float] | None, BeforeValidator(_listify)] = None
+        """Foreign float models: per-channel std in 0..255 units, one number or three."""
+        channel_order: Literal["rgb", "bgr"] | None = None
+        """Foreign float models: colour order the model expects (default rgb)."""
+        output_index: int | None = Field(default=None, ge=0)
+        """Which output column is 'fake' for a multi-column classifier (default 1: [real, fake])."""
+        activation: Literal["auto", "none", "sigmoid", "softmax"] = "auto"
+        """How raw outputs become probabilities: auto (see the stage docs), none, sigmoid, softmax."""
+
+        @field_validator("providers")
+        @classmethod
+        def _known_providers(cls, value: list[str] | None) -> list[str] | None:
+            normalize_providers(value)
+            return value
+
+        @field_validator("mean", "std")
+        @classmethod
+        def _one_or_three(cls, value: list[float] | None) -> list[float] | None:
+            if value is not None and len(value) not in (1, 3):
+                raise ValueError(f"expected one number or three (R, G, B), got {len(value)}")
+            return value
+
+    params: Params
+
+    def open(self) -> None:
+        from streamer.onnx_model import OnnxModel
+
+        p = self.params
+        path = self.ctx.resolve(p.model)
+        self.model = OnnxModel(path, providers=p.providers, threads=p.threads, name=self.name, kind="any")
+        self.meta: dict[str, str] = self.model.metadata
+        inputs, outputs = self.model.inputs, self.model.outputs
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            got = ", ".join(f"'{a.name}' {a.type} {list(a.shape)}" for a in inputs)
+            raise ModelError(f"{path}: expected one image input of rank 4, got {got}")
+        inp = inputs[0]
+        self._in_name = inp.name
+        shape = list(inp.shape)
+        self.uint8 = inp.type == "tensor(uint8)"
+        given = [k for k in ("mean", "std", "channel_order") if getattr(p, k) is not None]
+        if self.uint8:
+            if given:
+                raise ModelError(
+                    f"{path}: {', '.join(given)} given, but this model takes uint8 RGB crops "
+                    "(normalisation is inside it); remove them"
+                )
+            if shape[3] != 3:
+                raise ModelError(f"{path}: expected a uint8 input [N, H, W, 3], got {shape}")
+            self.layout = "nhwc"
+        else:
+            if inp.type not in ("tensor(float)", "tensor(float16)"):
+                raise ModelError(f"{path}: expected a uint8 or float image input, got {inp.type}")
+            self.layout = "nchw" if shape[1] == 3 else "nhwc" if shape[3] == 3 else ""
+            if not self.layout:
+                raise ModelError(f"{path}: input {shape} has no axis of 3 colour channels")
+            missing = [k for k in ("mean", "std") if getattr(p, k) is None]
+            if missing:
+                raise ModelError(
+                    f"{path}: float input and no streamer metadata: set {' and '.join(missing)} "
+                    f"(in 0..255 pixel units), e.g. --set {self.name}.mean=127.5 --set {self.name}.std=127.5"
+                )
+        self.dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
+        self.mean, self.std = _triple(p.mean), _triple(p.std)
+        if self.std is not None and np.any(self.std == 0):
+            raise ModelError(f"{path}: std must not be 0, got {list(self.std)}")
+        out = next((o for o in outputs if o.name == "fake_prob"), outputs[0])
+        self._out_name = out.name
+        self.size = self._crop_size(path, shape)
+        self.margin = p.margin if p.margin is not None else self._meta_float(path, "margin", DEFAULT_MARGIN)
+        self.threshold = (
+            p.threshold if p.threshold is not None else self._meta_float(path, "threshold", DEFAULT_THRESHOLD)
+        )
+        batch = shape[0]
+        self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
+        self._tracks: dict[int, _Track] = {}
+        self.counters["flagged"] = 0
+        self.classify(np.zeros((1, self.size, self.size, 3), np.uint8))  # warm-up, checks the output
+        self.log(f"{self.model.describe()}; {self.size}x{self.size} crops, threshold {self.threshold:g}")
+
+    def _meta_float(self, path: Any, key: str, default: float) -> float:
+        raw = self.meta.get(key)
+        if raw in (None, ""):
+            return default
+        try:
+            return float(raw)
+        except ValueError:
+            raise ModelError(f"{path}: metadata {key}={raw!r}, expected a number") from None
+
+    def _crop_size(self, path: Any, shape: list[Any]) -> int:
+        h, w = (shape[2], shape[3]) if self.layout == "nchw" else (shape[1], shape[2])
+        size = self.params.size
+        if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
+            if h != w:
+                raise ModelError(f"{path}: expected a square input, got {h}x{w}")
+            if size is not None and size != h:
+                raise ModelError(f"{path}: size {size} given, but the model only takes {h}x{w}")
+            return int(h)
+        if size is not None:
+            return int(size)
+        raw = self.meta.get("preferred_size") or self.meta.get("input_size")
+        if raw:
+            try:
+                return int(str(raw).lower().split("x")[0])
+            except ValueError:
+                raise ModelError(f"{path}: metadata preferred_size={raw!r}, expected a number") from None
+        return DEFAULT_SIZE
+
+    def crops(self, frame: Frame) -> np.ndarray:
+        """uint8 [faces, size, size, 3]: each face's aligned crop (eyes level with keypoints)."""
+        from streamer.geometry import aligned_crop, eyes_of
+
+        out = np.empty((len(frame.faces), self.size, self.size, 3), np.uint8)
+        for i, face in enumerate(frame.faces):
+            out[i], _ = aligned_crop(
+                frame.image, face.box, self.size, margin=self.margin, eyes=eyes_of(face.keypoints)
+            )
+        return out
+
+    def classify(self, crops: np.ndarray) -> np.ndarray:
+        """float64 [N] per-crop probabilities 'fake' (unsmoothed), in chunks of ``batch``."""
+        step = self.fixed_batch or self.params.batch or len(crops)
+        if self.fixed_batch and len(crops) % self.fixed_batch:
+            raise ModelError(
+                f"{self.model.path}: fixed batch {self.fixed_batch} does not divide {len(crops)} faces"
+            )
+        parts = [self._run(crops[i : i + step]) for i in range(0, len(crops), max(1, step))]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def _run(self, crops: np.ndarray) -> np.ndarray:
+        x: np.ndarray = crops
+        if not self.uint8:
+            if self.channel_order_bgr:
+                x = x[..., ::-1]
+            y = (x.astype(np.float32) - self.mean) / self.std
+            x = y.transpose(0, 3, 1, 2) if self.layout == "nchw" else y
+            x = np.ascontiguousarray(x, dtype=self.dtype)
+        raw = self.model.run_raw({self._in_name: x}, [self._out_name])[self._out_name]
+        if raw.size % max(1, len(crops)):
+            raise ModelError(f"{self.model.path}: output {list(raw.shape)} does not hold one row per face")
+        probs = to_fake_prob(
+            raw, len(crops), output_index=self.params.output_index, activation=self.params.activation
+        )
+        if not np.all(np.isfinite(probs)):
+            raise StreamerError(f"{self.name}: the model gave non-finite outputs; check mean/std/size for it")
+        return np.clip(probs, 0.0, 1.0)
+
+    @property
+    def channel_order_bgr(self) -> bool:
+        return self.params.channel_order == "bgr"
+
+    def process(self, frame: Frame) -> Frame:
+        if not frame.faces:
+            self._forget(frame.index)
+            return frame
+        probs = self.classify(self.crops(frame))
+        out = []
+        for face, prob in zip(frame.faces, probs, strict=True):
+            value = (
+                float(prob)
+                if face.track_id is None
+                else self._smoothed(face.track_id, frame.index, float(prob))
+            )
+            if value >= self.threshold:
+                self.counters["flagged"] += 1
+            out.append(face.replace(fake=value))
+        self._forget(frame.index)
+        extra = {**frame.extra, "fake_threshold": self.threshold}
+        return frame.replace(faces=tuple(out), extra=extra)
+
+    def _smoothed(self, track_id: int, index: int, prob: float) -> float:
+        track = self._tracks.get(track_id)
+        if track is None:
+            track = self._tracks[track_id] = _Track(self.params.smooth)
+        track.probs.append(prob)
+        track.last_seen = index
+        return math.fsum(track.probs) / len(track.probs)
+
+    def _forget(self, index: int) -> None:
+        if self._tracks:
+            limit = self.params.forget
+            for t in [t for t, tr in self._tracks.items() if index - tr.last_seen > limit]:
+                del self._tracks[t]
+
+    def close(self) -> None:
+        self._tracks = {}

@@ -1,0 +1,110 @@
+"""The deepfake detector's training data: manipulations are deterministic and local, crops match
+the runtime's, and the quick training run writes a working model with its card."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from export.data.faces import Photo, astronaut_photo, hopper_photo
+from export.data.manipulations import MANIPULATIONS, face_crop, manipulate, normalise
+from streamer.geometry import aligned_crop
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[Photo, Photo]:
+    return normalise(astronaut_photo(), 110), normalise(hopper_photo(), 110)
+
+
+def _far_from_face(photo: Photo, factor: float = 1.6) -> np.ndarray:
+    """bool [H, W]: pixels outside the face box enlarged ``factor`` times about its centre."""
+    h, w = photo.image.shape[:2]
+    x1, y1, x2, y2 = photo.box
+    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * factor / 2, (y2 - y1) * factor / 2
+    yy, xx = np.mgrid[0:h, 0:w]
+    return (np.abs(xx - cx) > hw) | (np.abs(yy - cy) > hh)
+
+
+@pytest.mark.parametrize("kind", MANIPULATIONS)
+def test_manipulations_are_deterministic_per_seed(kind: str, pair: tuple[Photo, Photo]) -> None:
+    target, donor = pair
+    a = manipulate(kind, target, donor, np.random.default_rng(3))
+    b = manipulate(kind, target, donor, np.random.default_rng(3))
+    c = manipulate(kind, target, donor, np.random.default_rng(4))
+    assert a.shape == target.image.shape and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert not np.array_equal(a, target.image)  # it really changed something
+
+
+@pytest.mark.parametrize("kind", MANIPULATIONS)
+def test_manipulations_change_the_face_only(kind: str, pair: tuple[Photo, Photo]) -> None:
+    target, donor = pair
+    for seed in range(3):
+        out = manipulate(kind, target, donor, np.random.default_rng(seed))
+        far = _far_from_face(target)
+        diff = np.abs(out.astype(int) - target.image.astype(int)).max(axis=2)
+        if kind in ("swap", "blend"):
+            assert diff[far].max() == 0, f"{kind} seed {seed}: pixels far from the face changed"
+        else:  # warps and compression may bleed slightly; nothing visible far away
+            assert diff[far].mean() < 0.5
+        x1, y1, x2, y2 = (int(v) for v in target.box)
+        assert diff[y1:y2, x1:x2].mean() > 1.0, f"{kind} seed {seed}: the face barely changed"
+
+
+def test_face_crop_is_the_runtime_crop(pair: tuple[Photo, Photo]) -> None:
+    target, _ = pair
+    want = aligned_crop(target.image, target.box, 112, margin=0.25, eyes=target.eyes)[0]
+    assert np.array_equal(face_crop(target), want)
+    noisy = face_crop(target, np.random.default_rng(0))
+    assert noisy.shape == (112, 112, 3) and not np.array_equal(noisy, want)
+
+
+def test_unknown_manipulation_and_missing_donor_are_errors(pair: tuple[Photo, Photo]) -> None:
+    target, _ = pair
+    with pytest.raises(ValueError, match="expected one of"):
+        manipulate("morph", target, None, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="needs a donor"):
+        manipulate("swap", target, None, np.random.default_rng(0))
+
+
+def test_training_sets_are_balanced_and_reproducible() -> None:
+    from export.train_deepfake import TRAIN_TYPES, make_set
+
+    pool = {"photo": [("astronaut", astronaut_photo()), ("grace_hopper", hopper_photo())]}
+    x1, y1, t1 = make_set(pool, 8, TRAIN_TYPES, seed=5, stream=0)
+    x2, y2, t2 = make_set(pool, 8, TRAIN_TYPES, seed=5, stream=0)
+    assert np.array_equal(x1, x2) and np.array_equal(t1, t2)
+    assert y1.tolist() == [0, 1] * 4
+    assert sorted(set(t1[y1 > 0].tolist())) == sorted(MANIPULATIONS.index(k) for k in TRAIN_TYPES)
+    assert (t1[y1 == 0] == -1).all()
+
+
+@pytest.mark.slow
+def test_quick_run_writes_a_model_and_card(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    out = tmp_path / "df.onnx"
+    proc = subprocess.run(
+        [sys.executable, "-m", "export", "deepfake", "--quick", "--out", str(out), "--seed", "1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    assert meta["family"] == "deepfake" and meta["task"] == "face-manipulation"
+    assert meta["streamer_format"] == "1" and meta["threshold"] == "0.5"
+    x = np.random.default_rng(0).integers(0, 256, (3, 112, 112, 3), dtype=np.uint8)
+    (prob,) = session.run(["fake_prob"], {"image": x})
+    assert prob.shape == (3,) and prob.dtype == np.float32 and ((prob >= 0) & (prob <= 1)).all()
+    card = out.with_suffix(".md").read_text()
+    assert "ROC AUC, held-out pictures" in card and "--quick" in card
