@@ -39,23 +39,20 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import Field
 
 from streamer.errors import StreamerError
 from streamer.frame import Frame
-from streamer.onnx_model import ModelError, normalize_providers
-from streamer.stages.base import Stage, StageParams, register
+from streamer.onnx_model import ModelError
+from streamer.stages._model_params import FaceModelParams
+from streamer.stages.base import Stage, register
 
 DEFAULT_SIZE = 112
 DEFAULT_MARGIN = 0.25
 DEFAULT_THRESHOLD = 0.5
-
-
-def _listify(value: Any) -> Any:
-    return [value] if isinstance(value, (str, int, float)) and not isinstance(value, bool) else value
 
 
 def _triple(value: list[float] | None) -> np.ndarray | None:
@@ -104,7 +101,7 @@ def to_fake_prob(
 class Deepfake(Stage):
     """Reads faces, writes `fake`: the probability each face was manipulated, smoothed per track."""
 
-    class Params(StageParams):
+    class Params(FaceModelParams):
         model: str = "models/deepfake.onnx"
         """Classifier ONNX model (ours: uint8 crops in, fake_prob out; foreign: see size/mean/std)."""
         threshold: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -115,37 +112,10 @@ class Deepfake(Stage):
         """Drop a track's history after it has not been seen for this many frames."""
         batch: int | None = Field(default=None, ge=1, le=1024)
         """Most crops per model call (default: all faces of a frame in one call)."""
-        margin: float | None = Field(default=None, ge=0.0, le=2.0)
-        """Face crop context on each side, as a fraction of the box (default: the model's, else 0.25)."""
-        providers: Annotated[list[str] | None, BeforeValidator(_listify)] = None
-        """onnxruntime providers in order (tensorrt, cuda, cpu); default: the usable ones."""
-        threads: int | None = Field(default=None, ge=1, le=256)
-        """CPU threads for the model (default: onnxruntime's choice)."""
-        size: int | None = Field(default=None, ge=16, le=1024)
-        """Foreign models: crop size when the model's input size is not fixed (ours: metadata)."""
-        mean: Annotated[list[float] | None, BeforeValidator(_listify)] = None
-        """Foreign float models: per-channel mean in 0..255 units, one number or three."""
-        std: Annotated[list[float] | None, BeforeValidator(_listify)] = None
-        """Foreign float models: per-channel std in 0..255 units, one number or three."""
-        channel_order: Literal["rgb", "bgr"] | None = None
-        """Foreign float models: colour order the model expects (default rgb)."""
         output_index: int | None = Field(default=None, ge=0)
         """Which output column is 'fake' for a multi-column classifier (default 1: [real, fake])."""
         activation: Literal["auto", "none", "sigmoid", "softmax"] = "auto"
         """How raw outputs become probabilities: auto (see the stage docs), none, sigmoid, softmax."""
-
-        @field_validator("providers")
-        @classmethod
-        def _known_providers(cls, value: list[str] | None) -> list[str] | None:
-            normalize_providers(value)
-            return value
-
-        @field_validator("mean", "std")
-        @classmethod
-        def _one_or_three(cls, value: list[float] | None) -> list[float] | None:
-            if value is not None and len(value) not in (1, 3):
-                raise ValueError(f"expected one number or three (R, G, B), got {len(value)}")
-            return value
 
     params: Params
 
@@ -258,6 +228,7 @@ class Deepfake(Stage):
         if not self.uint8:
             if self.channel_order_bgr:
                 x = x[..., ::-1]
+            assert self.mean is not None and self.std is not None  # set in open() for float models
             y = (x.astype(np.float32) - self.mean) / self.std
             x = y.transpose(0, 3, 1, 2) if self.layout == "nchw" else y
             x = np.ascontiguousarray(x, dtype=self.dtype)

@@ -42,44 +42,30 @@ Example::
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import Field
 
 from streamer.errors import StreamerError
 from streamer.frame import Frame
-from streamer.onnx_model import normalize_providers
-from streamer.stages.base import Stage, StageParams, register
+from streamer.stages._model_params import ModelParams
+from streamer.stages.base import Stage, register
 
 INPUTS = ("image", "prev", "cur", "span", "lag", "state")
 OUTPUTS = ("flow", "residual", "state_out")
 MAX_SPAN = 8  # frames between the two pictures of a motion pair; older raw pictures are capped
 
 
-def _listify(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
 @register("predict")
 class Predict(Stage):
     """Fills untranslated (every: k) and dropped frames with predicted pictures; keeps every index."""
 
-    class Params(StageParams):
+    class Params(ModelParams):
         model: str = "models/predictor.onnx"
         """Path of the recurrent predictor (python -m export predictor)."""
         max_gap: int = Field(default=6, ge=0, le=1000)
         """Predicted frames in a row at most; beyond, the last output is repeated (counted)."""
-        providers: Annotated[list[str] | None, BeforeValidator(_listify)] = None
-        """onnxruntime providers in order (tensorrt, cuda, cpu); default: the usable ones."""
-        threads: int | None = Field(default=None, ge=1, le=256)
-        """CPU threads for the model (default: onnxruntime's choice)."""
-
-        @field_validator("providers")
-        @classmethod
-        def _known_providers(cls, value: list[str] | None) -> list[str] | None:
-            normalize_providers(value)
-            return value
 
     params: Params
 

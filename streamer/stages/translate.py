@@ -30,27 +30,24 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from streamer.frame import Face, Frame
 from streamer.geometry import aligned_crop, eyes_of, paste_into
-from streamer.onnx_model import normalize_providers, normalize_range
-from streamer.stages.base import Stage, StageParams, register
+from streamer.onnx_model import normalize_range
+from streamer.stages._model_params import ModelParams
+from streamer.stages.base import Stage, register
 
 
 def _range(value: Any) -> Any:
     return normalize_range(value) if isinstance(value, str) else value
 
 
-def _listify(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value  # `providers: cuda` means [cuda]
-
-
 @register("translate")
 class Translate(Stage):
     """Runs an image-to-image ONNX model on the whole frame or on each face; sets `translated`."""
 
-    class Params(StageParams):
+    class Params(ModelParams):
         model: str
         """Path of the ONNX model (relative to the working directory or the graph file)."""
         region: Literal["frame", "faces"] = "frame"
@@ -68,22 +65,12 @@ class Translate(Stage):
         """Face crops: extra context on each side, as a fraction of the face box's longer side."""
         feather: float = Field(default=0.1, ge=0.0, le=0.5)
         """Face paste-back: width of the soft edge, as a fraction of the crop size."""
-        providers: Annotated[list[str] | None, BeforeValidator(_listify)] = None
-        """onnxruntime providers in order (tensorrt, cuda, cpu); default: the usable ones."""
-        threads: int | None = Field(default=None, ge=1, le=256)
-        """CPU threads for the model (default: onnxruntime's choice)."""
         input_range: Annotated[Literal["0,1", "-1,1", "0,255"] | None, BeforeValidator(_range)] = None
         """Foreign models only: the float range the model expects (ours record it in metadata)."""
         layout: Literal["nhwc", "nchw"] | None = None
         """Foreign models only: tensor layout of input and output."""
         channel_order: Literal["rgb", "bgr"] | None = None
         """Foreign models only: colour order the model expects."""
-
-        @field_validator("providers")
-        @classmethod
-        def _known_providers(cls, value: list[str] | None) -> list[str] | None:
-            normalize_providers(value)  # raises ValueError naming the accepted names
-            return value
 
         @model_validator(mode="after")
         def _only_needs_faces(self) -> Translate.Params:

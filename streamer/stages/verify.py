@@ -31,19 +31,14 @@ Foreign embedders (ArcFace-style float models) need ``size`` (if not fixed by th
 from __future__ import annotations
 
 from collections import Counter, deque
-from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import Field
 
 from streamer.errors import StreamerError
 from streamer.frame import Frame
-from streamer.onnx_model import normalize_providers
-from streamer.stages.base import Stage, StageParams, register
-
-
-def _listify(value: Any) -> Any:
-    return [value] if isinstance(value, (str, int, float)) and not isinstance(value, bool) else value
+from streamer.stages._model_params import FaceModelParams
+from streamer.stages.base import Stage, register
 
 
 class _Track:
@@ -61,7 +56,7 @@ class _Track:
 class Verify(Stage):
     """Reads faces, writes `identity` (null when unknown) and `distance` from a face gallery."""
 
-    class Params(StageParams):
+    class Params(FaceModelParams):
         gallery: str
         """Gallery file made by `streamer enroll` (relative to the working directory or graph)."""
         model: str = "models/embedder.onnx"
@@ -72,33 +67,6 @@ class Verify(Stage):
         """Per-track window in frames: majority identity and mean distance over the last k frames."""
         forget: int = Field(default=30, ge=1, le=100000)
         """Drop a track's history after it has not been seen for this many frames."""
-        margin: float | None = Field(default=None, ge=0.0, le=2.0)
-        """Face crop context on each side, as a fraction of the box (default: the model's, else 0.25)."""
-        providers: Annotated[list[str] | None, BeforeValidator(_listify)] = None
-        """onnxruntime providers in order (tensorrt, cuda, cpu); default: the usable ones."""
-        threads: int | None = Field(default=None, ge=1, le=256)
-        """CPU threads for the model (default: onnxruntime's choice)."""
-        size: int | None = Field(default=None, ge=16, le=1024)
-        """Foreign models: crop size when the model's input size is not fixed (ours: metadata)."""
-        mean: Annotated[list[float] | None, BeforeValidator(_listify)] = None
-        """Foreign float models: per-channel mean in 0..255 units, one number or three (ArcFace: 127.5)."""
-        std: Annotated[list[float] | None, BeforeValidator(_listify)] = None
-        """Foreign float models: per-channel std in 0..255 units, one number or three (ArcFace: 127.5)."""
-        channel_order: Literal["rgb", "bgr"] | None = None
-        """Foreign float models: colour order the model expects (default rgb)."""
-
-        @field_validator("providers")
-        @classmethod
-        def _known_providers(cls, value: list[str] | None) -> list[str] | None:
-            normalize_providers(value)
-            return value
-
-        @field_validator("mean", "std")
-        @classmethod
-        def _one_or_three(cls, value: list[float] | None) -> list[float] | None:
-            if value is not None and len(value) not in (1, 3):
-                raise ValueError(f"expected one number or three (R, G, B), got {len(value)}")
-            return value
 
     params: Params
 
