@@ -46,7 +46,7 @@ OUTPUT_NAME = "embedding"
 class Recipe:
     """Training hyper-parameters; ``quick`` is a tiny run for tests (it learns little)."""
 
-    steps: int = 300
+    steps: int = 600
     p: int = 24  # identities per batch
     k: int = 4  # samples per identity
     real_per_batch: int = 8  # of the P identities, how many are real photos
@@ -58,6 +58,9 @@ class Recipe:
     n_heldout: int = 300
     lfw_heldout: int = 30
     eval_k: int = 4
+    pool_per_identity: int = 300  # detector crops precomputed per real training identity
+    pool_per_small: int = 100  # ... per LFW face (70 of them, 100 x 100 px photos)
+    pool_share: float = 0.5  # share of real-identity samples taken from those crops
 
     @staticmethod
     def quick() -> Recipe:
@@ -72,6 +75,8 @@ class Recipe:
             n_heldout=24,
             lfw_heldout=6,
             eval_k=3,
+            pool_per_identity=3,
+            pool_per_small=2,
         )
 
 
@@ -457,6 +462,10 @@ def run(out: Path, *, seed: int = 0, quick: bool = False, log: Callable[[str], N
         f"synthetic; held out {len(data.heldout)}"
     )
     t0 = time.monotonic()
+    if recipe.pool_per_identity:
+        data.build_pools(
+            recipe.pool_per_identity, share=recipe.pool_share, per_small=recipe.pool_per_small, log=log
+        )
     net = train(data, recipe, seed, log)
     report = Report(seed, asdict(recipe), sum(p.numel() for p in net.parameters()), time.monotonic() - t0)
     h = evaluate_heldout(net, data, recipe.eval_k)

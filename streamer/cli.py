@@ -154,8 +154,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from streamer.graph import load_graph
-    from streamer.stages.base import Mode
     from streamer.runner import RunOptions, run_graph
+    from streamer.stages.base import Mode
 
     # --realtime makes a file behave like a camera: live mode (drops) unless --mode says otherwise
     mode: Mode | None = args.mode or ("live" if args.realtime else None)

@@ -16,6 +16,9 @@ Every sample goes through the same path as a runtime face: a face box and two ey
 ``streamer.geometry.crop_matrix`` (the matrix ``aligned_crop`` warps with; eyes level,
 margin 0.25), followed by photometric damage (colour, gamma, lighting, blur, resolution loss,
 noise, JPEG, occlusion) and a horizontal flip (a flipped face is the same person).
+``FaceData.build_pools`` adds crops cut exactly as the runtime cuts them: each real training
+photo filmed by a virtual camera (alone or in a split-screen frame), BlazeFace run on the frame,
+and the crop taken from the detector's box and eye keypoints (:func:`detector_crops`).
 
 A sample is a pure function of ``(seed, identity, index)``: ``FaceData(seed).sample(ident, i)``
 always returns the same pixels, so training and the held-out evaluation are reproducible.
@@ -30,7 +33,7 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -485,7 +488,9 @@ def draw_synthetic(tr: Traits, rng: np.random.Generator) -> Photo:
 # Geometry (the runtime's crop, with detector-like noise) and photometric damage
 
 
-def view(photo: Photo, rng: np.random.Generator, *, size: int = SIZE, jitter: float = 1.0) -> np.ndarray:
+def view(
+    photo: Photo, rng: np.random.Generator, *, size: int = SIZE, jitter: float = 1.0, wide: bool = False
+) -> np.ndarray:
     """A ``size`` crop of ``photo``'s face as the runtime crops it, with pose and detector noise.
 
     The picture is first rolled (up to 15 degrees), scaled and squeezed horizontally about the
@@ -493,7 +498,10 @@ def view(photo: Photo, rng: np.random.Generator, *, size: int = SIZE, jitter: fl
     get detector noise (box centre, size, each eye). ``crop_matrix`` (what ``aligned_crop``
     warps with: eyes level, margin 0.25) maps that to the crop; 15 % of samples crop without
     eyes, as the runtime does when a detector gives none. One warp renders ``M @ A``.
-    ``jitter`` scales all noise (0 gives the plain aligned crop of the measured box).
+    ``jitter`` scales all noise (0 gives the plain aligned crop of the measured box). ``wide``
+    (training samples) widens the detector noise to what BlazeFace does on moving video: box
+    0.75-1.15 x, centre sigma 7 % across and 13 % down/up, each eye sigma 6 % (held-out samples
+    keep the narrower noise, so held-out numbers stay comparable between runs).
     """
     import cv2
 
@@ -509,10 +517,11 @@ def view(photo: Photo, rng: np.random.Generator, *, size: int = SIZE, jitter: fl
     a = np.hstack([lin, (ctr - lin @ ctr)[:, None]])  # about the face centre: picture stays put
     eyes = np.array(photo.eyes, np.float64) @ a[:, :2].T + a[:, 2]
     side = max(bw, bh)
-    k = 1 + u(-0.25, 0.12) * jitter  # BlazeFace boxes are 0.8-1.0 x the tight box's longer side
-    nc = ctr + rng.normal(0, 1, 2) * np.array([0.06, 0.1]) * side * jitter  # detectors differ most in y
+    k_hi, sig_c, sig_e = (0.15, (0.07, 0.13), 0.06) if wide else (0.12, (0.06, 0.1), 0.04)
+    k = 1 + u(-0.25, k_hi) * jitter  # BlazeFace boxes are 0.8-1.0 x the tight box's longer side
+    nc = ctr + rng.normal(0, 1, 2) * np.array(sig_c) * side * jitter  # detectors differ most in y
     box = (nc[0] - bw * k / 2, nc[1] - bh * k / 2, nc[0] + bw * k / 2, nc[1] + bh * k / 2)
-    eyes = eyes + rng.normal(0, 0.04 * side * jitter, (2, 2))  # BlazeFace eyes: off by up to ~0.09
+    eyes = eyes + rng.normal(0, sig_e * side * jitter, (2, 2))  # BlazeFace eyes: off by up to ~0.14
     use_eyes = rng.uniform() >= 0.15 * jitter
     eye_arg = ((eyes[0, 0], eyes[0, 1]), (eyes[1, 0], eyes[1, 1])) if use_eyes else None
     m = crop_matrix(box, size, w, h, margin=MARGIN, eyes=eye_arg)
@@ -569,6 +578,103 @@ def damage(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------
+# Detector crops: the real photos filmed by a virtual camera, cut where BlazeFace puts the face
+
+FRAME_SIZES = ((478, 540), (640, 360), (640, 480), (512, 512), (960, 540))
+SPLIT_SIZES = ((960, 540), (1280, 720), (854, 480))
+COMPANIONS = ("astronaut", "grace_hopper", "cameraman", "lfw_00", "lfw_07", "lfw_13")
+
+
+def _place(
+    photo: Photo, rng: np.random.Generator, rect: tuple[int, int, int, int], frac: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The affine that films ``photo``'s face into ``rect`` (x, y, w, h): face height ``frac`` of
+    the rect's height, roll up to 8 degrees, anywhere in the middle 60 %; and its true box."""
+    u = rng.uniform
+    rx, ry, rw, rh = rect
+    x1, y1, x2, y2 = photo.box
+    ctr = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
+    s = u(*frac) * rh / (y2 - y1)
+    th = math.radians(u(-8, 8))
+    a = s * np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
+    pos = np.array([rx + rw * u(0.2, 0.8), ry + rh * u(0.25, 0.75)])
+    m = np.hstack([a, (pos - a @ ctr)[:, None]])
+    corners = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]]) @ a.T + m[:, 2]
+    return m, np.concatenate([corners.min(0), corners.max(0)])
+
+
+def _film(photo: Photo, rng: np.random.Generator) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """One camera-like frame of ``photo``: scale, roll, shift, exposure/gamma/tint, blur.
+
+    Like samples/make_samples.py's virtual camera (not its clips). Half the frames show the face
+    alone (face 18-50 % of the frame height); half are split-screen calls, 16:9 frames with
+    another person filmed into the other half (face 20-42 % of the height), where BlazeFace's
+    boxes and eyes are least accurate (the face is ~20 px in its 128 px input).
+    Returns the frame and the face's true box in it (the rotated tight box's bounds).
+    """
+    import cv2
+
+    u = rng.uniform
+    flags = {"flags": cv2.INTER_LINEAR, "borderMode": cv2.BORDER_REFLECT_101}
+    if u() < 0.5:
+        w, h = FRAME_SIZES[int(rng.integers(len(FRAME_SIZES)))]
+        m, truth = _place(photo, rng, (0, 0, w, h), (0.18, 0.5))
+        frame = cv2.warpAffine(photo.image, m, (w, h), **flags)
+    else:
+        w, h = SPLIT_SIZES[int(rng.integers(len(SPLIT_SIZES)))]
+        half, gap = w // 2 - 2, 4
+        side = int(rng.integers(2))
+        rects = [(0, 0, half, h), (half + gap, 0, w - half - gap, h)]
+        frame = np.zeros((h, w, 3), np.uint8)
+        other = real_photo(COMPANIONS[int(rng.integers(len(COMPANIONS)))])
+        for j, (pic, rect) in enumerate(((photo, rects[side]), (other, rects[1 - side]))):
+            m, box = _place(pic, rng, rect, (0.2, 0.42))
+            rx, ry, rw, rh = rect
+            m2 = m - np.array([[0, 0, rx], [0, 0, ry]])
+            frame[ry : ry + rh, rx : rx + rw] = cv2.warpAffine(pic.image, m2, (rw, rh), **flags)
+            if j == 0:
+                truth = box
+    levels = np.arange(256, dtype=np.float32) / 255
+    gain, gamma = u(0.8, 1.2), u(0.85, 1.2)
+    lut = np.stack([255 * gain * u(0.94, 1.06) * levels**gamma for _ in range(3)], axis=-1)
+    lut = np.clip(np.round(lut), 0, 255).astype(np.uint8).reshape(256, 1, 3)
+    frame = cv2.LUT(frame, lut)
+    if u() < 0.5:
+        frame = cv2.GaussianBlur(frame, (0, 0), u(0.3, 1.2))  # sensor noise: damage() adds it later
+    return frame, tuple(float(v) for v in truth)  # type: ignore[return-value]
+
+
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union if union > 0 else 0.0
+
+
+def detector_crops(photo: Photo, count: int, rng: np.random.Generator, detector) -> np.ndarray:  # noqa: ANN001
+    """``count`` crops of ``photo``'s face cut exactly as the runtime cuts them.
+
+    Each one: a fresh camera frame (:func:`_film`), the ``streamer.faces.detect.FaceDetector``
+    run on it, the detection overlapping the true face (IoU >= 0.3) cut by
+    ``aligned_crop(frame, box, 112, margin=0.25, eyes=eyes_of(keypoints))`` (what
+    ``streamer.faces.embed.Embedder`` does). Frames where the face is missed are redrawn (at most
+    ``4 * count`` frames); returns uint8 [<= count, 112, 112, 3].
+    """
+    from streamer.geometry import aligned_crop, eyes_of
+
+    out: list[np.ndarray] = []
+    for _ in range(4 * count):
+        if len(out) == count:
+            break
+        frame, truth = _film(photo, rng)
+        faces = [f for f in detector.detect(frame) if _iou(f.box, truth) >= 0.3]
+        if faces:
+            f = max(faces, key=lambda f: _iou(f.box, truth))
+            out.append(aligned_crop(frame, f.box, SIZE, margin=MARGIN, eyes=eyes_of(f.keypoints))[0])
+    return np.stack(out) if out else np.zeros((0, SIZE, SIZE, 3), np.uint8)
+
+
+# --------------------------------------------------------------------------------------------------
 # The data set
 
 
@@ -600,16 +706,56 @@ class FaceData:
             Identity("synthetic", f"syn_{i}", i) for i in range(n_synthetic, n_synthetic + n_heldout)
         ] + [Identity("real", f"lfw_{i:02d}", 1000 + i) for i in range(100 - lfw_heldout, 100)]
         self.train = self.train_real + self.train_synthetic
+        self._heldout_keys = {(i.kind, i.name) for i in self.heldout}
+        self.pools: dict[str, np.ndarray] = {}
+        self.pool_share = 0.0
+
+    def build_pools(
+        self,
+        per_identity: int,
+        *,
+        share: float = 0.5,
+        per_small: int | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        """Precompute detector crops (:func:`detector_crops`) of every *training* real identity.
+
+        ``per_identity`` crops each (``per_small`` for the 100 x 100 LFW faces, default the same);
+        afterwards a training sample of a real identity is one of them (then photometric damage)
+        with probability ``share``. Needs MediaPipe and the BlazeFace model (the runtime's
+        detector, default parameters); deterministic for a seed.
+        """
+        import time
+
+        from streamer.faces.detect import FaceDetector
+
+        t0 = time.monotonic()
+        with FaceDetector() as det:
+            for ident in self.train_real:
+                n = per_identity if not ident.name.startswith("lfw_") else (per_small or per_identity)
+                rng = np.random.default_rng([self.seed, 5, ident.index])
+                self.pools[ident.name] = detector_crops(real_photo(ident.name), n, rng, det)
+        self.pool_share = share
+        if log:
+            sizes = [len(v) for v in self.pools.values()]
+            log(
+                f"detector crops: {sum(sizes)} for {len(sizes)} real identities "
+                f"({min(sizes)}-{max(sizes)} each) in {time.monotonic() - t0:.0f} s"
+            )
 
     def sample(self, ident: Identity, i: int) -> np.ndarray:
         """Sample ``i`` of ``ident``: a uint8 [112, 112, 3] RGB aligned and damaged crop."""
         key = 0 if ident.kind == "real" else 1
         rng = np.random.default_rng([self.seed, 2, key, ident.index, i])
+        training = (ident.kind, ident.name) not in self._heldout_keys
+        pool = self.pools.get(ident.name) if ident.kind == "real" and training else None
+        if pool is not None and len(pool) and rng.uniform() < self.pool_share:
+            return damage(pool[int(rng.integers(len(pool)))], rng)
         if ident.kind == "real":
             photo = real_photo(ident.name)
         else:
             photo = draw_synthetic(traits(self.seed, ident.index), rng)
-        return damage(view(photo, rng), rng)
+        return damage(view(photo, rng, wide=training), rng)
 
     def batch(self, idents: Sequence[Identity], k: int, start: int = 0) -> np.ndarray:
         """``k`` samples (indices ``start..start+k-1``) of each identity: uint8 [len * k, 112, 112, 3]."""

@@ -91,6 +91,36 @@ def test_sample_clip_crops_show_the_face() -> None:
     assert np.abs(crops[0].astype(np.float32) - ref).mean() < 40
 
 
+def test_detector_crops_are_cut_where_blazeface_finds_the_face_and_only_for_training_identities() -> None:
+    pytest.importorskip("mediapipe")
+    from streamer.faces.detect import FaceDetector
+
+    try:
+        det = FaceDetector()
+    except Exception as e:  # noqa: BLE001  (no detector model cached here)
+        pytest.skip(f"BlazeFace not available: {e}")
+    with det:
+        a = faces.detector_crops(astronaut_photo(), 4, np.random.default_rng(0), det)
+        b = faces.detector_crops(astronaut_photo(), 4, np.random.default_rng(0), det)
+    assert a.shape == (4, 112, 112, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)  # deterministic for a seed
+    assert not np.array_equal(a[0], a[1])  # every crop is a new camera frame
+    ref = photo_crop(astronaut_photo())
+
+    def ncc(x: np.ndarray) -> float:  # grey-level correlation of the crops' middles with the photo crop
+        x, y = (v.astype(np.float32).mean(-1)[24:88, 24:88] for v in (x, ref))
+        return float((((x - x.mean()) / x.std()) * ((y - y.mean()) / y.std())).mean())
+
+    # the face, about where the runtime's crop puts it (upside-down crops score ~0.1, Grace Hopper 0.2)
+    assert min(ncc(x) for x in a) > 0.3
+    data = small_data(0)
+    data.build_pools(2, share=1.0)
+    assert set(data.pools) == {i.name for i in data.train_real}  # held-out LFW faces get none
+    assert data.heldout[-1].name not in data.pools
+    held = FaceData(0, n_synthetic=6, n_heldout=2, lfw_heldout=2).sample(data.heldout[-1], 3)
+    np.testing.assert_array_equal(data.sample(data.heldout[-1], 3), held)  # held-out samples unchanged
+
+
 # --------------------------------------------------------------------------------------------------
 # Loss and metrics
 
