@@ -74,14 +74,12 @@ def _frames(uri: Path) -> list[Frame]:
         cam.close()  # type: ignore[attr-defined]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (faces issue open): the embedder identifies the astronaut on ~78% of detected "
-    "frames with BlazeFace crops, target 90%; strict: this fails loudly once the target is met",
-)
 def test_astronaut_verified_in_two_people_clip(gallery: Path) -> None:
     truth = {f["frame"]: f["faces"] for f in json.loads(TRUTH.read_text())["frames"]}
-    det, ver = _stage("face_detect"), _stage("verify", gallery=str(gallery), model=str(MODEL), threads=2)
+    # the detector as graphs/verify_and_stylize.yaml runs it (full range: with the short-range model
+    # the split-screen frames 80-119 get boxes/eyes 0.12-0.19 of a face off and only ~78% pass)
+    det = _stage("face_detect", range="full")
+    ver = _stage("verify", gallery=str(gallery), model=str(MODEL), threads=2)
     seen: dict[str, int] = {"astronaut": 0, "grace_hopper": 0}
     called_astronaut: dict[str, int] = {"astronaut": 0, "grace_hopper": 0}
     distances: dict[str, list[float]] = {"astronaut": [], "grace_hopper": []}
@@ -125,7 +123,6 @@ def test_committed_gallery_matches_the_embedder() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="same identification gap as above")
 def test_graph_end_to_end(gallery: Path, tmp_path: Path) -> None:
     """graphs/verify_and_stylize.yaml through the runner (a tiny style model when the real one is
     absent): every frame written, the events say who is who."""
