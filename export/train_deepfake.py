@@ -290,9 +290,7 @@ def export(
     """Export to ``out`` (temp file + rename) after onnx.checker and the ORT vs PyTorch parity check."""
     import warnings
 
-    import onnx
-
-    from export.onnx_io import ort_session
+    from export.onnx_io import ort_session, set_metadata
 
     wrapper = DeepfakeWrapper(net, shift).eval()
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.stem}.") as tmp:
@@ -310,16 +308,7 @@ def export(
                 do_constant_folding=True,
                 dynamo=False,
             )
-        model = onnx.load(str(path))
-        del model.metadata_props[:]
-        for key, value in metadata.items():
-            entry = model.metadata_props.add()
-            entry.key, entry.value = key, str(value)
-        try:
-            onnx.checker.check_model(model, full_check=True)
-        except onnx.checker.ValidationError as e:
-            raise ExportError(f"onnx.checker rejected the exported graph: {str(e).splitlines()[0]}") from e
-        onnx.save(model, str(path))
+        set_metadata(path, metadata)  # also runs onnx.checker (full check)
         session = ort_session(path, threads=2)
         got = session.run([OUTPUT_NAME], {"image": crops})[0]
         with torch.no_grad():
