@@ -290,7 +290,7 @@ def export(
     """Export to ``out`` (temp file + rename) after onnx.checker and the ORT vs PyTorch parity check."""
     import warnings
 
-    from export.onnx_io import ort_session, set_metadata
+    from export.onnx_io import crop_speed, ort_session, set_metadata
 
     wrapper = DeepfakeWrapper(net, shift).eval()
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.stem}.") as tmp:
@@ -319,25 +319,11 @@ def export(
                 f"parity check failed, nothing written: max |ORT - PyTorch| {report.parity_max_abs:.2e} "
                 f"(need <= {PARITY_ATOL:g}), output shape {got.shape}"
             )
-        report.ms_per_crop, report.ms_per_batch4 = _speed(session, crops, 20 if report.quick else 100)
+        report.ms_per_crop, report.ms_per_batch4 = crop_speed(
+            session, crops, OUTPUT_NAME, 20 if report.quick else 100
+        )
         os.replace(path, out)
     report.size_bytes = out.stat().st_size
-
-
-def _speed(session, crops: np.ndarray, repeats: int = 100) -> tuple[float, float]:  # noqa: ANN001
-    """Median ms per single crop and per batch of 4 (ORT, 2 intra-op threads)."""
-    res = []
-    for n in (1, 4):
-        x = np.ascontiguousarray(crops[:n])
-        for _ in range(10):
-            session.run([OUTPUT_NAME], {"image": x})
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            session.run([OUTPUT_NAME], {"image": x})
-            times.append(time.perf_counter() - t0)
-        res.append(1000 * float(np.median(times)))
-    return res[0], res[1]
 
 
 # --------------------------------------------------------------------------------------------------

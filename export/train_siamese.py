@@ -376,7 +376,7 @@ def export(
 
     import onnx
 
-    from export.onnx_io import ort_session, set_metadata
+    from export.onnx_io import crop_speed, ort_session, set_metadata
 
     wrapper = EmbedWrapper(net).eval()
     example = torch.from_numpy(parity_crops[:2])
@@ -410,25 +410,9 @@ def export(
                 f"parity check failed, nothing written: max |ORT - PyTorch| {report.parity_max_abs:.2e}, "
                 f"min cosine {report.parity_min_cos:.6f} (need < {PARITY_ATOL:g} or > 0.9999)"
             )
-        report.ms_per_crop, report.ms_per_batch4 = _speed(session, parity_crops)
+        report.ms_per_crop, report.ms_per_batch4 = crop_speed(session, parity_crops, OUTPUT_NAME, 200)
         os.replace(path, out)
     report.size_bytes = out.stat().st_size
-
-
-def _speed(session, crops: np.ndarray, repeats: int = 200) -> tuple[float, float]:  # noqa: ANN001
-    """Median ms per single crop and per batch of 4 on the session (2 intra-op threads)."""
-    res = []
-    for n in (1, 4):
-        x = np.ascontiguousarray(crops[:n])
-        for _ in range(10):
-            session.run([OUTPUT_NAME], {"image": x})
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            session.run([OUTPUT_NAME], {"image": x})
-            times.append(time.perf_counter() - t)
-        res.append(1000 * float(np.median(times)))
-    return res[0], res[1]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -139,24 +139,7 @@ class Embedder:
             raise ModelError(f"{self.path}: metadata {key}={raw!r}, expected a number") from None
 
     def _crop_size(self, shape: list[Any], size: int | None) -> int:
-        h, w = (shape[2], shape[3]) if self.layout == "nchw" else (shape[1], shape[2])
-        if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
-            if h != w:
-                raise ModelError(f"{self.path}: expected a square input, got {h}x{w}")
-            if size is not None and size != h:
-                raise ModelError(f"{self.path}: size {size} given, but the model only takes {h}x{w}")
-            return int(h)
-        if size is not None:
-            return int(size)
-        preferred = self.meta.get("preferred_size")
-        if preferred:
-            try:
-                return int(str(preferred).lower().split("x")[0])
-            except ValueError:
-                raise ModelError(
-                    f"{self.path}: metadata preferred_size={preferred!r}, expected a number"
-                ) from None
-        return DEFAULT_SIZE
+        return face_crop_size(self.path, shape, self.layout, size, self.meta)
 
     def describe(self) -> str:
         """One line for the start-up log: model, provider, crop size, embedder id."""
@@ -211,3 +194,24 @@ class Embedder:
         if self.layout == "nchw":
             y = y.transpose(0, 3, 1, 2)
         return np.ascontiguousarray(y)
+
+
+def face_crop_size(path: Any, shape: list[Any], layout: str, size: int | None, meta: dict[str, str]) -> int:
+    """The square crop a face model takes: its fixed input size, else the ``size`` param, else
+    the metadata's preferred/input size, else DEFAULT_SIZE. One-line ModelError on a conflict."""
+    h, w = (shape[2], shape[3]) if layout == "nchw" else (shape[1], shape[2])
+    if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
+        if h != w:
+            raise ModelError(f"{path}: expected a square input, got {h}x{w}")
+        if size is not None and size != h:
+            raise ModelError(f"{path}: size {size} given, but the model only takes {h}x{w}")
+        return int(h)
+    if size is not None:
+        return int(size)
+    raw = meta.get("preferred_size") or meta.get("input_size")
+    if raw:
+        try:
+            return int(str(raw).lower().split("x")[0])
+        except ValueError:
+            raise ModelError(f"{path}: metadata preferred_size={raw!r}, expected a number") from None
+    return DEFAULT_SIZE

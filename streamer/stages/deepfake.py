@@ -184,23 +184,9 @@ class Deepfake(Stage):
             raise ModelError(f"{path}: metadata {key}={raw!r}, expected a number") from None
 
     def _crop_size(self, path: Any, shape: list[Any]) -> int:
-        h, w = (shape[2], shape[3]) if self.layout == "nchw" else (shape[1], shape[2])
-        size = self.params.size
-        if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
-            if h != w:
-                raise ModelError(f"{path}: expected a square input, got {h}x{w}")
-            if size is not None and size != h:
-                raise ModelError(f"{path}: size {size} given, but the model only takes {h}x{w}")
-            return int(h)
-        if size is not None:
-            return int(size)
-        raw = self.meta.get("preferred_size") or self.meta.get("input_size")
-        if raw:
-            try:
-                return int(str(raw).lower().split("x")[0])
-            except ValueError:
-                raise ModelError(f"{path}: metadata preferred_size={raw!r}, expected a number") from None
-        return DEFAULT_SIZE
+        from streamer.faces.embed import face_crop_size
+
+        return face_crop_size(path, shape, self.layout, self.params.size, self.meta)
 
     def crops(self, frame: Frame) -> np.ndarray:
         """uint8 [faces, size, size, 3]: each face's aligned crop (eyes level with keypoints)."""
