@@ -1,38 +1,69 @@
 """Frame prediction: quality of the filled frames, speed of `every: 2` + predict, and the live check.
 
-``python benchmarks/bench_predict.py [--style models/cartoon.onnx] [--predictor models/predictor.onnx]
-[--frames 60] [--speed-frames 90] [--no-live] [--json benchmarks/results/predict.json]``
+``python benchmarks/bench_predict.py [--region faces|frame] [--clips CLIP ...] [--frames N]
+[--speed-frames N] [--repeat 3] [--quick] [--no-quality] [--no-speed] [--no-live] [--json PATH]``
 
-1. Quality, on the held-out clip ``samples/two_people.mp4`` (never trained on): the style model
-   on every frame is the ground truth. With ``every: 2`` the odd frames are filled by
+``--region faces`` (the default, the project's default use) measures graphs/file_stylize.yaml
+(capture → face_detect → translate faces, models/face_drawing.onnx → encode) against
+graphs/file_stylize_fast.yaml (the same with ``every: 2`` and a ``predict`` stage):
 
-   - the predictor (the ``predict`` stage, exactly as in a graph),
-   - repeating the last stylized frame,
-   - classical optical flow (OpenCV Farneback and DIS): the backward flow from raw frame ``t`` to
-     raw frame ``t-2`` (the raw frames the stage has too), halved, warps stylized ``t-1``.
+1. Quality, on the held-out clip ``samples/two_people.mp4`` (the predictor never trained on it;
+   two faces, each its own track) and on ``samples/one_face.mp4``. Ground truth: capture →
+   face_detect (stage defaults) → translate (faces) on every frame. The ``every: 2`` sequence
+   is the same, except that the odd frames come from a translate stage with ``every: 2`` (the
+   raw picture plus ``extra["face_crops"]`` with ``styled`` None), fed through the ``predict``
+   stage exactly as in a graph. Each odd frame with at least one face is filled by
 
-   A second table simulates live drops (only every third frame arrives stylized, the two in
-   between never reach the stage): the predictor extrapolates from its state and the last two
-   outputs, against repeating. PSNR over the filled frames only (mean, median).
-2. Speed, offline on ``samples/face_audio.mp4`` through the runner (2 CPU threads for the style
-   model): translate ``every: 1`` vs ``every: 2`` + predict, both encoding to a temp file.
-3. Live (``--realtime``, 30 fps clip): translate alone (frames dropped, output frame rate), then
-   with predict after it (output frame count against the source's).
+   - the predictor (the ``predict`` stage's faces path),
+   - "repeat last frame": the previous output frame as it is,
+   - "last crop re-pasted": the track's last translated crop pasted unchanged into the frame's
+     own picture with the current crop matrix (the predictor with zero motion),
+   - OpenCV flow in the crop (Farneback, DIS): the backward flow from the current raw crop to
+     the track's last raw crop warps the last translated crop, which is then pasted.
 
-Prints Markdown tables and writes JSON; never fails on timing. Timings on a shared machine vary;
-the JSON records the load average at start.
+   PSNR against the truth over the whole frame and over the face regions only. The face region
+   of a frame is the union of the footprints of all its face crops in the frame (each crop's
+   square mapped back by the inverse of its matrix: the pixels a paste can change; a rotated
+   square when the eyes are not level). Outside it every method equals the truth, so the
+   whole-frame figure mostly says how much of the picture the faces cover. PSNR is capped at
+   100 dB. Also ms per filled frame of each method (the predictor: ``predict.process`` on the
+   skipped frames; its state update on the translated frames is reported separately).
+
+   A second table simulates live drops (only every third frame arrives, translated; the two in
+   between never reach the stage): the stage fills the gaps by whole-frame extrapolation.
+2. Speed, offline through the runner on ``samples/one_face.mp4`` (all frames), median of
+   ``--repeat`` runs: file_stylize vs file_stylize_fast, (a) as the graphs are, encoding to a
+   temp file, (b) with the encode stage replaced by a ``null`` sink (the stylization alone).
+   The graphs are used as they are (no thread settings forced); only paths are redirected.
+3. Live (``--realtime``, live mode, the 30 fps clip): file_stylize with a null sink (translate
+   alone, dropping what it cannot keep up with) vs file_stylize_fast with ``every`` forced to 1
+   and a null sink (the drops are filled by predict).
+
+``--region frame`` is the older whole-frame measurement: models/cartoon.onnx on the whole
+picture (quality on two_people.mp4, truth: the cartoon on every frame; the predictor, repeating
+the last frame, and frame-wide Farneback/DIS flow), speed and live on graphs/file_cartoon.yaml
+against the same graph with ``every: 2`` and a predict stage inserted (``max_gap: 6``, sink
+``queue: 16``, as in file_stylize_fast), on the graph's own clip (face_audio.mp4).
+
+Prints Markdown tables and writes JSON (default benchmarks/results/predict.json, or
+predict_frame.json for ``--region frame``); never fails on timing. Timings on a shared machine
+vary: the JSON records the machine, the core count, the load average at start and end, and the
+exact command.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
+import shlex
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,27 +73,65 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from streamer.frame import Frame  # noqa: E402
+from streamer.geometry import FACE_CROPS, FaceCrops, paste_into  # noqa: E402
 from streamer.graph import build_graph  # noqa: E402
 from streamer.runner import RunOptions, run_graph  # noqa: E402
-from streamer.stages.base import RunContext  # noqa: E402
+from streamer.stages.base import RunContext, Stage  # noqa: E402
+
+PSNR_CAP = 100.0
+FACES_GRAPHS = ("graphs/file_stylize.yaml", "graphs/file_stylize_fast.yaml")
+FRAME_GRAPH = "graphs/file_cartoon.yaml"
+METHODS_FACES = (
+    "predictor",
+    "repeat last frame",
+    "last crop re-pasted",
+    "Farneback flow (crop)",
+    "DIS flow (crop)",
+)
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+def _ctx() -> RunContext:
+    return RunContext(log=lambda _m: None, quiet=True)
 
 
-def read_clip(path: Path, count: int) -> list[Frame]:
+def _stage(cls: type[Stage], name: str, **params: Any) -> Stage:
+    st = cls(name, cls.Params(**params), _ctx())  # type: ignore[attr-defined]
+    st.open()
+    return st
+
+
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """PSNR of uint8 pictures (over the pixels where ``mask`` is true), capped at PSNR_CAP."""
+    d = a.astype(np.float64) - b.astype(np.float64)
+    if mask is not None:
+        d = d[mask]
+    if d.size == 0:
+        return float("nan")
+    mse = float(np.mean(d**2))
+    return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10.0 * math.log10(255.0**2 / mse))
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return {"mean": float("nan"), "median": float("nan"), "frames": 0}
+    return {
+        "mean": round(float(np.mean(values)), 2),
+        "median": round(float(statistics.median(values)), 2),
+        "frames": len(values),
+    }
+
+
+def read_clip(path: Path, count: int | None) -> list[Frame]:
     from streamer.stages.capture import Capture
 
-    cap = Capture("cam", Capture.Params(uri=str(path), audio=False), RunContext(log=lambda _m: None))
-    cap.open()
+    cap = _stage(Capture, "cam", uri=str(path), audio=False)
     frames: list[Frame] = []
     try:
-        gen = cap.frames()
+        gen = cap.frames()  # type: ignore[attr-defined]
         for f in gen:
             frames.append(f)
-            if len(frames) >= count:
+            if count is not None and len(frames) >= count:
                 break
         gen.close()
     finally:
@@ -70,39 +139,204 @@ def read_clip(path: Path, count: int) -> list[Frame]:
     return frames
 
 
-def stylize(frames: list[Frame], style: Path, size: int) -> tuple[list[Frame], float]:
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+# ---------------------------------------------------------------------------------------- faces
+
+
+def face_mask(crops: FaceCrops, height: int, width: int) -> np.ndarray:
+    """The face region: union of the crops' footprints in the frame (inverse matrix of each)."""
+    import cv2
+
+    mask = np.zeros((height, width), np.uint8)
+    for m, raw in zip(crops.matrices, crops.raw, strict=True):
+        s_h, s_w = raw.shape[:2]
+        inv = cv2.invertAffineTransform(np.asarray(m, np.float64))
+        corners = np.array([[0, 0, 1], [s_w, 0, 1], [s_w, s_h, 1], [0, s_h, 1]], np.float64) @ inv.T
+        cv2.fillConvexPoly(mask, np.round(corners).astype(np.int32), 1)
+    return mask.astype(bool)
+
+
+def crop_flow(cur_raw: np.ndarray, prev_raw: np.ndarray, prev_styled: np.ndarray, method: str) -> np.ndarray:
+    """``prev_styled`` warped by the backward flow current raw crop → previous raw crop."""
+    import cv2
+
+    a = cv2.cvtColor(cur_raw, cv2.COLOR_RGB2GRAY)
+    b = cv2.cvtColor(prev_raw, cv2.COLOR_RGB2GRAY)
+    if method == "farneback":
+        flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    else:
+        flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(a, b, None)
+    h, w = a.shape
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(
+        prev_styled, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def _keys(crops: FaceCrops) -> list[int | str]:
+    """Track keys as the predict stage makes them (a face without a track id: its position)."""
+    return [t if t is not None else f"#{i}" for i, t in enumerate(crops.track_ids)]
+
+
+def faces_quality(clip: Path, style: Path, predictor: Path, count: int | None) -> dict[str, Any]:
+    from streamer.stages.face_detect import FaceDetect
+    from streamer.stages.predict import Predict
     from streamer.stages.translate import Translate
 
-    st = Translate(
-        "style", Translate.Params(model=str(style), size=size, threads=2), RunContext(log=lambda _m: None)
-    )
-    st.open()
-    t = time.perf_counter()
-    out = [st.process(f) for f in frames]
-    per = (time.perf_counter() - t) / len(frames)
-    st.close()
-    return out, per
+    raw = read_clip(clip, count)
+    det = _stage(FaceDetect, "faces")
+    detected, detect_s = _timed(lambda: [det.process(f) for f in raw])
+    det.close()
+    full = _stage(Translate, "style", model=str(style), region="faces")
+    truth, style_s = _timed(lambda: [full.process(f) for f in detected])
+    full.close()
+    skip = _stage(Translate, "style", model=str(style), region="faces", every=2)
+    # every: 2 translates the even frames exactly as every: 1 does (same model, same crops)
+    seq = [truth[i] if i % 2 == 0 else skip.process(detected[i]) for i in range(len(detected))]
+    skip.close()
+
+    fill = _stage(Predict, "fill", model=str(predictor), max_gap=6)
+    pred: dict[int, np.ndarray] = {}
+    fill_s = {"skipped": 0.0, "translated": 0.0}
+    for f in seq:
+        outs, dt = _timed(lambda f=f: fill.process(f))
+        fill_s["skipped" if f.index % 2 else "translated"] += dt
+        for o in outs:
+            pred[o.index] = o.image
+    for o in fill.flush():
+        pred[o.index] = o.image
+    counters = dict(fill.counters)
+    fill.close()
+
+    # the baselines keep, per track, the last translated crop and the raw crop it came from
+    memory: dict[int | str, tuple[int, np.ndarray, np.ndarray]] = {}
+    whole: dict[str, list[float]] = {m: [] for m in METHODS_FACES}
+    faces: dict[str, list[float]] = {m: [] for m in METHODS_FACES}
+    spent = dict.fromkeys(METHODS_FACES, 0.0)
+    no_face = unfilled_baseline = 0
+    for i, f in enumerate(seq):
+        crops = f.extra.get(FACE_CROPS)
+        assert isinstance(crops, FaceCrops), f"{clip.name} frame {i}: no face_crops from translate"
+        keys = _keys(crops)
+        if crops.styled is not None:
+            for k, key in enumerate(keys):
+                memory[key] = (i, crops.styled[k], crops.raw[k])
+            memory = {k: v for k, v in memory.items() if v[0] >= i - 7}  # the predictor's horizon
+            continue
+        if not keys:
+            no_face += 1
+            continue
+        gt = truth[i].image
+        mask = face_mask(crops, f.height, f.width)
+        outs: dict[str, np.ndarray] = {"predictor": pred[i]}
+        t = time.perf_counter()
+        outs["repeat last frame"] = pred[i - 1] if i - 1 in pred else seq[i - 1].image
+        spent["repeat last frame"] += time.perf_counter() - t
+        for name, method in (
+            ("last crop re-pasted", None),
+            ("Farneback flow (crop)", "farneback"),
+            ("DIS flow (crop)", "dis"),
+        ):
+            t = time.perf_counter()
+            out = f.image.copy()
+            for k, key in enumerate(keys):
+                if key not in memory:
+                    unfilled_baseline += method is None
+                    continue
+                _, styled, prev_raw = memory[key]
+                if method is not None:
+                    styled = crop_flow(crops.raw[k], prev_raw, styled, method)
+                paste_into(out, styled, crops.matrices[k], feather=crops.feather)
+            spent[name] += time.perf_counter() - t
+            outs[name] = out
+        for name, out in outs.items():
+            whole[name].append(psnr(out, gt))
+            faces[name].append(psnr(out, gt, mask))
+    filled = len(whole["predictor"])
+    n_skipped = sum(1 for f in seq if f.index % 2)
+    ms = {name: spent[name] / max(1, filled) * 1000 for name in METHODS_FACES}
+    ms["predictor"] = fill_s["skipped"] / max(1, n_skipped) * 1000
+    rows = {
+        name: {
+            "whole": stats(whole[name]),
+            "faces": stats(faces[name]),
+            "ms_per_filled_frame": round(ms[name], 2),
+        }
+        for name in METHODS_FACES
+    }
+    n_faces = [len(f.extra[FACE_CROPS].track_ids) for f in seq]
+    tracks = {t for f in seq for t in f.extra[FACE_CROPS].track_ids}
+    area = [float(face_mask(f.extra[FACE_CROPS], f.height, f.width).mean()) for f in seq if f.faces]
+
+    live = faces_live(truth, predictor)
+    return {
+        "clip": clip.name,
+        "frames": len(raw),
+        "size": f"{raw[0].width}x{raw[0].height}",
+        "faces_per_frame": {
+            "min": min(n_faces),
+            "max": max(n_faces),
+            "mean": round(float(np.mean(n_faces)), 2),
+        },
+        "track_ids": sorted(tracks, key=str),
+        "face_region_fraction": round(float(np.mean(area)), 4) if area else 0.0,
+        "detect_ms_per_frame": round(detect_s / len(raw) * 1000, 1),
+        "style_ms_per_frame": round(style_s / len(raw) * 1000, 1),
+        "predict_ms_per_translated_frame": round(
+            fill_s["translated"] / max(1, len(seq) - n_skipped) * 1000, 2
+        ),
+        "filled_frames": filled,
+        "skipped_frames_without_faces": no_face,
+        "baseline_faces_unfilled": unfilled_baseline,
+        "every2": rows,
+        "every2_counters": counters,
+        **live,
+    }
 
 
-def run_predict(frames: list[Frame], predictor: Path) -> tuple[dict[int, np.ndarray], float, dict[str, int]]:
+def faces_live(truth: list[Frame], predictor: Path) -> dict[str, Any]:
+    """Live drops: every third translated frame arrives; the stage fills the two in between."""
     from streamer.stages.predict import Predict
 
-    st = Predict("fill", Predict.Params(model=str(predictor), threads=2), RunContext(log=lambda _m: None))
-    st.open()
-    out: dict[int, np.ndarray] = {}
-    t = time.perf_counter()
-    for f in frames:
-        for o in st.process(f):
-            out[o.index] = o.image
-    for o in st.flush():
-        out[o.index] = o.image
-    per = (time.perf_counter() - t) / max(1, len(out))
-    counters = dict(st.counters)
-    st.close()
-    return out, per, counters
+    fill = _stage(Predict, "fill", model=str(predictor), max_gap=6)
+    got: dict[int, np.ndarray] = {}
+    spent = 0.0
+    for f in truth[::3]:
+        outs, dt = _timed(lambda f=f: fill.process(f))
+        spent += dt
+        for o in outs:
+            got[o.index] = o.image
+    counters = dict(fill.counters)
+    fill.close()
+    missing = [i for i in range(3, len(truth)) if i % 3 and i in got]
+    rows: dict[str, dict[str, Any]] = {}
+    for name, pick in (
+        ("predictor (extrapolating)", lambda i: got[i]),
+        ("repeat last frame", lambda i: truth[i - i % 3].image),
+    ):
+        w, fc = [], []
+        for i in missing:
+            crops = truth[i].extra[FACE_CROPS]
+            w.append(psnr(pick(i), truth[i].image))
+            if crops.track_ids:
+                fc.append(psnr(pick(i), truth[i].image, face_mask(crops, truth[i].height, truth[i].width)))
+        rows[name] = {"whole": stats(w), "faces": stats(fc)}
+    return {
+        "live_every3": rows,
+        "live_counters": counters,
+        "live_ms_per_arrived_frame": round(spent / max(1, len(truth[::3])) * 1000, 1),
+    }
 
 
-def flow_fill(raw_t: np.ndarray, raw_t2: np.ndarray, styl_t1: np.ndarray, method: str) -> np.ndarray:
+# ---------------------------------------------------------------------------------------- frame
+
+
+def frame_flow(raw_t: np.ndarray, raw_t2: np.ndarray, styl_t1: np.ndarray, method: str) -> np.ndarray:
     """Warp stylized t-1 by half the backward flow raw t -> raw t-2 (constant velocity)."""
     import cv2
 
@@ -123,81 +357,135 @@ def flow_fill(raw_t: np.ndarray, raw_t2: np.ndarray, styl_t1: np.ndarray, method
     )
 
 
-def stats(values: list[float]) -> dict[str, float]:
-    return {
-        "mean": round(float(np.mean(values)), 2),
-        "median": round(float(statistics.median(values)), 2),
-        "frames": len(values),
-    }
+def _run_predict(frames: list[Frame], predictor: Path) -> tuple[dict[int, np.ndarray], float, dict[str, int]]:
+    from streamer.stages.predict import Predict
+
+    st = _stage(Predict, "fill", model=str(predictor), max_gap=6)
+    out: dict[int, np.ndarray] = {}
+    t = time.perf_counter()
+    for f in frames:
+        for o in st.process(f):
+            out[o.index] = o.image
+    for o in st.flush():
+        out[o.index] = o.image
+    per = (time.perf_counter() - t) / max(1, len(out))
+    counters = dict(st.counters)
+    st.close()
+    return out, per, counters
 
 
-def quality(clip: Path, style: Path, predictor: Path, count: int, size: int) -> dict[str, Any]:
+def frame_quality(clip: Path, style: Path, predictor: Path, count: int | None, size: int) -> dict[str, Any]:
+    from streamer.stages.translate import Translate
+
     raw = read_clip(clip, count)
-    gt, style_s = stylize(raw, style, size)
+    st = _stage(Translate, "style", model=str(style), size=size)
+    gt, style_s = _timed(lambda: [st.process(f) for f in raw])
+    st.close()
     # every: 2 -> odd frames arrive raw with translated=False
     seq = [gt[i] if i % 2 == 0 else raw[i].replace(translated=False) for i in range(len(raw))]
-    pred, pred_s, counters = run_predict(seq, predictor)
-    odd = range(3, len(raw), 2)  # from the second odd frame on, every method has raw t-2
-    rows: dict[str, list[float]] = {"predictor": [], "repeat last": [], "Farneback flow": [], "DIS flow": []}
+    pred, pred_s, counters = _run_predict(seq, predictor)
+    odd = list(range(3, len(raw), 2))  # from the second odd frame on, every method has raw t-2
+    names = ("predictor", "repeat last frame", "Farneback flow", "DIS flow")
+    rows: dict[str, list[float]] = {n: [] for n in names}
     flow_s = {"farneback": 0.0, "dis": 0.0}
     for i in odd:
         truth = gt[i].image
         rows["predictor"].append(psnr(pred[i], truth))
-        rows["repeat last"].append(psnr(gt[i - 1].image, truth))
+        rows["repeat last frame"].append(psnr(gt[i - 1].image, truth))
         for key, name in (("farneback", "Farneback flow"), ("dis", "DIS flow")):
-            t = time.perf_counter()
-            filled = flow_fill(raw[i].image, raw[i - 2].image, gt[i - 1].image, key)
-            flow_s[key] += time.perf_counter() - t
+            filled, dt = _timed(
+                lambda key=key, i=i: frame_flow(raw[i].image, raw[i - 2].image, gt[i - 1].image, key)
+            )
+            flow_s[key] += dt
             rows[name].append(psnr(filled, truth))
-    n = len(list(odd))
-    every2 = {name: stats(v) for name, v in rows.items()}
+    n = max(1, len(odd))
     ms = {
         "predictor": pred_s * 1000,
-        "repeat last": 0.0,
+        "repeat last frame": 0.0,
         "Farneback flow": flow_s["farneback"] / n * 1000,
         "DIS flow": flow_s["dis"] / n * 1000,
     }
-    for name in every2:
-        every2[name]["ms_per_frame"] = round(ms[name], 1)
-    # live: only every third frame arrives (stylized); the stage extrapolates the two in between
+    every2 = {
+        name: {"whole": stats(v), "ms_per_filled_frame": round(ms[name], 1)} for name, v in rows.items()
+    }
     live_seq = [gt[i] for i in range(0, len(raw), 3)]
-    live_pred, _, live_counters = run_predict(live_seq, predictor)
+    live_pred, _, live_counters = _run_predict(live_seq, predictor)
     missing = [i for i in range(3, len(raw)) if i % 3 != 0 and i in live_pred]
     live_rows = {
         "predictor (extrapolating)": [psnr(live_pred[i], gt[i].image) for i in missing],
-        "repeat last": [psnr(gt[i - i % 3].image, gt[i].image) for i in missing],
+        "repeat last frame": [psnr(gt[i - i % 3].image, gt[i].image) for i in missing],
     }
     return {
         "clip": clip.name,
         "frames": len(raw),
         "size": f"{raw[0].width}x{raw[0].height}",
-        "style_ms_per_frame": round(style_s * 1000, 1),
+        "style_ms_per_frame": round(style_s / len(raw) * 1000, 1),
         "every2": every2,
         "every2_counters": counters,
-        "live_every3": {name: stats(v) for name, v in live_rows.items()},
+        "live_every3": {name: {"whole": stats(v)} for name, v in live_rows.items()},
         "live_counters": live_counters,
     }
 
 
-def _doc(graph: Path, clip: Path, out_dir: Path, *, every: int, predict: bool, sink: str) -> dict[str, Any]:
+# ---------------------------------------------------------------------------------------- graphs
+
+
+def _abs(value: str, graph: Path) -> str:
+    """A graph's relative path made absolute the way the runner would find it from the repo root."""
+    p = Path(value)
+    if p.is_absolute():
+        return value
+    for base in (ROOT, graph.parent):
+        if (base / p).exists():
+            return str((base / p).resolve())
+    return value
+
+
+def graph_doc(
+    graph: Path,
+    *,
+    out_dir: Path,
+    sink: str,
+    clip: Path | None = None,
+    frames: int | None = None,
+    every: int | None = None,
+    insert_predict: Path | None = None,
+    style: Path | None = None,
+    predictor: Path | None = None,
+) -> dict[str, Any]:
+    """``graph`` as it is, with paths redirected: the clip, the output file (``sink`` "encode"),
+    or the encode stage replaced by a ``null`` sink (``sink`` "null", its queue kept).
+    ``every`` forces translate's; ``insert_predict`` (a predictor path) adds a predict stage
+    after translate (max_gap 6) and gives the sink queue 16, as in file_stylize_fast."""
     import yaml
 
     doc = yaml.safe_load(graph.read_text())
-    stages = []
+    stages: list[dict[str, Any]] = []
     for s in doc["stages"]:
-        if s["type"] == "capture":
-            s["uri"] = str(clip)
-        elif s["type"] == "translate":
-            s["every"] = every
-            s["threads"] = 2
-        elif s["type"] == "predict" and not predict:
-            continue
-        elif s["type"] == "encode":
+        s = dict(s)
+        kind = s["type"]
+        if kind == "capture":
+            s["uri"] = str(clip.resolve()) if clip is not None else _abs(s["uri"], graph)
+            if frames is not None:
+                s["frames"] = frames
+        elif kind == "translate":
+            s["model"] = str(style.resolve()) if style is not None else _abs(s["model"], graph)
+            if every is not None:
+                s["every"] = every
+        elif kind == "predict":
+            s["model"] = str(predictor.resolve()) if predictor is not None else _abs(s["model"], graph)
+        elif kind == "encode":
             if sink == "null":
-                s = {"name": s["name"], "type": "null", "queue": 16}
+                s = {"name": s["name"], "type": "null", **({"queue": s["queue"]} if "queue" in s else {})}
             else:
-                s["path"] = str(out_dir / f"{every}_{int(predict)}.mp4")
+                s["path"] = str(out_dir / f"{graph.stem}_{every or 'g'}_{insert_predict is not None}.mp4")
+            if insert_predict is not None:
+                s["queue"] = 16
         stages.append(s)
+        if kind == "translate" and insert_predict is not None:
+            stages.append(
+                {"name": "fill", "type": "predict", "model": str(insert_predict.resolve()), "max_gap": 6}
+            )
     doc["stages"] = stages
     return doc
 
@@ -205,156 +493,314 @@ def _doc(graph: Path, clip: Path, out_dir: Path, *, every: int, predict: bool, s
 def run_doc(doc: dict[str, Any], graph: Path, *, mode: str, realtime: bool) -> dict[str, Any]:
     doc = {**doc, "mode": mode}
     spec = build_graph(doc, path=graph)
-    result = run_graph(spec, RunOptions(realtime=realtime, quiet=True, progress=False, handle_signals=False))
+    result = run_graph(
+        spec,
+        RunOptions(realtime=realtime, quiet=True, progress=False, handle_signals=False, log=lambda _m: None),
+    )
     if result.error is not None:
         raise result.error
     m = {s.name: s for s in result.metrics}
     src = m[doc["stages"][0]["name"]]
     sink = m[doc["stages"][-1]["name"]]
-    style = m["style"]
+    wall = max(result.wall, 1e-9)
     return {
         "source_frames": src.frames_out,
         "output_frames": sink.frames_in,
-        "wall_s": round(result.wall, 2),
-        "fps": round(src.frames_out / result.wall, 2),
-        "output_fps": round(sink.frames_in / result.wall, 2),
-        "style_drops": style.drops,
-        "drops": sum(s.drops for s in result.metrics),
-        "counters": {k: v for s in result.metrics for k, v in s.counters.items()},
+        "wall_s": round(result.wall, 3),
+        "fps": round(src.frames_out / wall, 2),
+        "output_fps": round(sink.frames_in / wall, 2),
+        "drops": {s.name: s.drops for s in result.metrics if s.drops},
+        "drops_total": sum(s.drops for s in result.metrics),
+        "busy_ms_per_frame": {
+            s.name: round(s.busy / max(1, s.frames_in or s.frames_out) * 1000, 2) for s in result.metrics
+        },
+        "counters": {f"{s.name}.{k}": v for s in result.metrics for k, v in s.counters.items()},
     }
 
 
-def speed(graph: Path, clip: Path, frames: int) -> dict[str, Any]:
+def _counter(r: dict[str, Any], key: str) -> int:
+    return sum(v for k, v in r["counters"].items() if k.endswith("." + key))
+
+
+def speed(
+    pairs: list[tuple[str, Path, dict[str, Any]]], clip: Path | None, frames: int | None, repeat: int
+) -> dict[str, Any]:
+    """Each (label, graph, graph_doc options) offline, ``repeat`` times, with encode and with null."""
+    res: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        res = {}
-        for key, every, predict in (
-            ("translate every 1", 1, False),
-            ("translate every 2 + predict", 2, True),
-        ):
-            doc = _doc(graph, clip, out, every=every, predict=predict, sink="encode")
-            doc["stages"][0]["frames"] = frames
-            res[key] = run_doc(doc, graph, mode="offline", realtime=False)
-    res["speedup"] = round(res["translate every 2 + predict"]["fps"] / res["translate every 1"]["fps"], 2)
+        for sink in ("encode", "null"):
+            block: dict[str, Any] = {}
+            for label, graph, opts in pairs:
+                runs = []
+                for _ in range(repeat):
+                    doc = graph_doc(graph, out_dir=Path(tmp), sink=sink, clip=clip, frames=frames, **opts)
+                    runs.append(run_doc(doc, graph, mode="offline", realtime=False))
+                med = sorted(runs, key=lambda r: r["fps"])[len(runs) // 2]
+                block[label] = {
+                    **med,
+                    "fps_runs": [r["fps"] for r in runs],
+                    "fps_median": statistics.median(r["fps"] for r in runs),
+                }
+            slow, fast = (block[label]["fps_median"] for label, _, _ in pairs)
+            block["speedup"] = round(fast / slow, 2) if slow else None
+            res[sink] = block
     return res
 
 
-def live(graph: Path, clip: Path) -> dict[str, Any]:
+def live(pairs: list[tuple[str, Path, dict[str, Any]]], clip: Path | None) -> dict[str, Any]:
+    res: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        alone = run_doc(
-            _doc(graph, clip, out, every=1, predict=False, sink="null"), graph, mode="live", realtime=True
-        )
-        filled = run_doc(
-            _doc(graph, clip, out, every=1, predict=True, sink="null"), graph, mode="live", realtime=True
-        )
-    return {"translate alone": alone, "translate + predict": filled}
+        for label, graph, opts in pairs:
+            doc = graph_doc(graph, out_dir=Path(tmp), sink="null", clip=clip, **opts)
+            res[label] = run_doc(doc, graph, mode="live", realtime=True)
+    return res
 
 
-def markdown(res: dict[str, Any]) -> str:
-    lines = []
-    q = res.get("quality")
-    if q:
+# ---------------------------------------------------------------------------------------- report
+
+
+def _f(v: Any) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}"
+
+
+def markdown_quality(q: dict[str, Any], region: str) -> list[str]:
+    lines: list[str] = []
+    if region == "faces":
         lines += [
-            f"### Filled frames, translate every 2 ({q['clip']}, held out, {q['frames']} frames at {q['size']}; "
-            f"truth: the style model on every frame, {q['style_ms_per_frame']} ms/frame)",
+            f"### Filled faces, translate every 2 ({q['clip']}, {q['frames']} frames at {q['size']}, "
+            f"{q['faces_per_frame']['mean']} faces/frame, face region {q['face_region_fraction'] * 100:.1f}% "
+            f"of the frame; truth: translate on every frame, {q['style_ms_per_frame']} ms/frame + "
+            f"face_detect {q['detect_ms_per_frame']} ms/frame)",
             "",
-            "| method | PSNR mean (dB) | PSNR median (dB) | frames | ms/frame |",
-            "|---|---:|---:|---:|---:|",
+            "| method | faces PSNR mean (dB) | faces PSNR median (dB) | frame PSNR mean (dB) | "
+            "frame PSNR median (dB) | frames | ms/filled frame |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for name, r in q["every2"].items():
             lines.append(
-                f"| {name} | {r['mean']:.2f} | {r['median']:.2f} | {r['frames']} | {r['ms_per_frame']} |"
+                f"| {name} | {_f(r['faces']['mean'])} | {_f(r['faces']['median'])} | {_f(r['whole']['mean'])} | "
+                f"{_f(r['whole']['median'])} | {r['whole']['frames']} | {r['ms_per_filled_frame']} |"
+            )
+        c = q["every2_counters"]
+        lines += [
+            "",
+            f"predict counters: predicted {c.get('predicted', 0)}, repeated {c.get('repeated', 0)}, "
+            f"faces_unfilled {c.get('faces_unfilled', 0)}; skipped frames without faces "
+            f"{q['skipped_frames_without_faces']}; predict on translated frames (state update) "
+            f"{q['predict_ms_per_translated_frame']} ms/frame",
+            "",
+            f"#### Live drops simulated ({q['clip']}: every third frame arrives; the two between are "
+            f"extrapolated whole-frame, {q['live_ms_per_arrived_frame']} ms per arriving frame)",
+            "",
+            "| method | faces PSNR mean (dB) | frame PSNR mean (dB) | frame PSNR median (dB) | frames |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, r in q["live_every3"].items():
+            lines.append(
+                f"| {name} | {_f(r['faces']['mean'])} | {_f(r['whole']['mean'])} | {_f(r['whole']['median'])} | "
+                f"{r['whole']['frames']} |"
+            )
+    else:
+        lines += [
+            f"### Filled frames, translate every 2 ({q['clip']}, {q['frames']} frames at {q['size']}; "
+            f"truth: the style model on every frame, {q['style_ms_per_frame']} ms/frame)",
+            "",
+            "| method | PSNR mean (dB) | PSNR median (dB) | frames | ms/filled frame |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, r in q["every2"].items():
+            w = r["whole"]
+            lines.append(
+                f"| {name} | {_f(w['mean'])} | {_f(w['median'])} | {w['frames']} | {r['ms_per_filled_frame']} |"
             )
         lines += [
             "",
-            "### Live drops simulated (every third frame arrives; the two between are extrapolated)",
+            f"#### Live drops simulated ({q['clip']}: every third frame arrives; the two between are extrapolated)",
             "",
+            "| method | PSNR mean (dB) | PSNR median (dB) | frames |",
+            "|---|---:|---:|---:|",
         ]
-        lines += ["| method | PSNR mean (dB) | PSNR median (dB) | frames |", "|---|---:|---:|---:|"]
         for name, r in q["live_every3"].items():
-            lines.append(f"| {name} | {r['mean']:.2f} | {r['median']:.2f} | {r['frames']} |")
+            w = r["whole"]
+            lines.append(f"| {name} | {_f(w['mean'])} | {_f(w['median'])} | {w['frames']} |")
+    return lines
+
+
+def markdown(res: dict[str, Any]) -> str:
+    lines: list[str] = []
+    for q in res.get("quality", []):
+        lines += [*markdown_quality(q, res["region"]), ""]
     s = res.get("speed")
     if s:
-        lines += ["", f"### Speed, offline, runner ({res['speed_clip']}, style model 2 threads)", ""]
-        lines += ["| graph | frames | wall (s) | frames/s | predicted |", "|---|---:|---:|---:|---:|"]
-        for key in ("translate every 1", "translate every 2 + predict"):
-            r = s[key]
-            lines.append(
-                f"| {key} | {r['output_frames']} | {r['wall_s']} | {r['fps']} | {r['counters'].get('predicted', 0)} |"
-            )
-        lines.append(f"\nspeed-up: **{s['speedup']}x**")
+        lines += [
+            f"### Speed, offline, runner ({res['speed_clip']}, median of {res['repeat']} runs, graphs as they are)",
+            "",
+            "| sink | graph | frames | wall (s) | frames/s | runs (frames/s) | predicted | speed-up |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for sink, block in s.items():
+            labels = [k for k in block if k != "speedup"]
+            for j, label in enumerate(labels):
+                r = block[label]
+                up = f"**{block['speedup']}x**" if j == len(labels) - 1 and block["speedup"] else ""
+                lines.append(
+                    f"| {sink} | {label} | {r['output_frames']} | {r['wall_s']} | {r['fps_median']} | "
+                    f"{', '.join(str(x) for x in r['fps_runs'])} | {_counter(r, 'predicted')} | {up} |"
+                )
+        lines.append("")
     lv = res.get("live")
     if lv:
-        lines += ["", f"### Live, --realtime ({res['speed_clip']}, 30 fps)", ""]
         lines += [
-            "| graph | source frames | output frames | style drops | output frames/s | predicted | repeated |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            f"### Live, --realtime, live mode ({res['speed_clip']}, 30 fps; null sink)",
+            "",
+            "| graph | source frames | output frames | output frames/s | drops | predicted | repeated | "
+            "faces_unfilled |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for key, r in lv.items():
-            c = r["counters"]
+            drops = ", ".join(f"{k} {v}" for k, v in r["drops"].items()) or "0"
             lines.append(
-                f"| {key} | {r['source_frames']} | {r['output_frames']} | {r['style_drops']} | {r['output_fps']} | "
-                f"{c.get('predicted', 0)} | {c.get('repeated', 0)} |"
+                f"| {key} | {r['source_frames']} | {r['output_frames']} | {r['output_fps']} | {drops} | "
+                f"{_counter(r, 'predicted')} | {_counter(r, 'repeated')} | {_counter(r, 'faces_unfilled')} |"
             )
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------- main
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--style", default=None, help="style model (default models/cartoon.onnx)")
+    p.add_argument(
+        "--region", choices=("faces", "frame"), default="faces", help="what is stylized (default faces)"
+    )
+    p.add_argument(
+        "--style",
+        default=None,
+        help="style model (default: the graphs' own; quality: "
+        "models/face_drawing.onnx for faces, models/cartoon.onnx for frame)",
+    )
     p.add_argument("--predictor", default=str(ROOT / "models/predictor.onnx"))
-    p.add_argument("--graph", default=str(ROOT / "graphs/file_stylize_fast.yaml"))
-    p.add_argument("--clip", default=str(ROOT / "samples/two_people.mp4"), help="held-out quality clip")
-    p.add_argument("--speed-clip", default=str(ROOT / "samples/face_audio.mp4"))
-    p.add_argument("--size", type=int, default=360, help="style model run size (longer side)")
-    p.add_argument("--frames", type=int, default=60, help="quality frames")
-    p.add_argument("--speed-frames", type=int, default=90)
+    p.add_argument(
+        "--clips",
+        nargs="+",
+        default=None,
+        help="quality clips (default faces: samples/two_people.mp4 "
+        "samples/one_face.mp4; frame: samples/two_people.mp4)",
+    )
+    p.add_argument("--speed-clip", default=None, help="speed and live clip (default: the graph's own)")
+    p.add_argument("--size", type=int, default=360, help="frame region: style model run size (longer side)")
+    p.add_argument("--frames", type=int, default=None, help="quality frames per clip (default all)")
+    p.add_argument("--speed-frames", type=int, default=None, help="speed frames (default all)")
+    p.add_argument("--repeat", type=int, default=3, help="speed runs per graph (median)")
+    p.add_argument("--quick", action="store_true", help="--frames 30 --speed-frames 30 --repeat 1")
+    p.add_argument("--no-quality", action="store_true")
     p.add_argument("--no-speed", action="store_true")
     p.add_argument("--no-live", action="store_true")
-    p.add_argument("--json", default=str(ROOT / "benchmarks/results/predict.json"))
+    p.add_argument(
+        "--json",
+        default=None,
+        help="default benchmarks/results/predict.json (predict_frame.json for --region frame)",
+    )
     args = p.parse_args(argv)
-    style = Path(args.style or ROOT / "models/cartoon.onnx")
-    graph = Path(args.graph)
+    if args.quick:
+        args.frames = args.frames or 30
+        args.speed_frames = args.speed_frames or 30
+        args.repeat = 1
+    faces = args.region == "faces"
+    predictor = Path(args.predictor)
+    style_q = (
+        Path(args.style)
+        if args.style
+        else ROOT / ("models/face_drawing.onnx" if faces else "models/cartoon.onnx")
+    )
+    clips = (
+        [Path(c) for c in args.clips]
+        if args.clips
+        else (
+            [ROOT / "samples/two_people.mp4", ROOT / "samples/one_face.mp4"]
+            if faces
+            else [ROOT / "samples/two_people.mp4"]
+        )
+    )
+    speed_clip = Path(args.speed_clip) if args.speed_clip else None
+    json_path = Path(
+        args.json
+        or ROOT / ("benchmarks/results/predict.json" if faces else "benchmarks/results/predict_frame.json")
+    )
+    style_g = Path(args.style) if args.style else None
+    if faces:
+        slow, fast = (ROOT / g for g in FACES_GRAPHS)
+        speed_pairs = [
+            ("file_stylize (every 1)", slow, {"style": style_g}),
+            ("file_stylize_fast (every 2 + predict)", fast, {"style": style_g, "predictor": predictor}),
+        ]
+        live_pairs = [
+            ("translate alone (file_stylize)", slow, {"style": style_g}),
+            (
+                "file_stylize_fast, every 1 (drops filled)",
+                fast,
+                {"style": style_g, "predictor": predictor, "every": 1},
+            ),
+        ]
+    else:
+        cartoon = ROOT / FRAME_GRAPH
+        speed_pairs = [
+            ("file_cartoon (every 1)", cartoon, {"style": style_g}),
+            (
+                "file_cartoon every 2 + predict",
+                cartoon,
+                {"style": style_g, "every": 2, "insert_predict": predictor},
+            ),
+        ]
+        live_pairs = [
+            ("translate alone (file_cartoon)", cartoon, {"style": style_g}),
+            (
+                "file_cartoon + predict, every 1 (drops filled)",
+                cartoon,
+                {"style": style_g, "every": 1, "insert_predict": predictor},
+            ),
+        ]
+    graph_clip = graph_doc(speed_pairs[0][1], out_dir=Path("."), sink="null")["stages"][0]["uri"]
     res: dict[str, Any] = {
+        "command": shlex.join(
+            [sys.executable, *sys.argv] if argv is None else [sys.executable, __file__, *argv]
+        ),
+        "cwd": os.getcwd(),
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
             "load_avg_start": os.getloadavg(),
         },
-        "style_model": str(style),
-        "predictor": str(args.predictor),
-        "speed_clip": Path(args.speed_clip).name,
+        "region": args.region,
+        "style_model": str(style_q),
+        "predictor": str(predictor),
+        "graphs": sorted({str(g.relative_to(ROOT)) for _, g, _ in speed_pairs}),
+        "speed_clip": Path(speed_clip or graph_clip).name,
+        "repeat": args.repeat,
+        "psnr_cap_db": PSNR_CAP,
     }
-    res["quality"] = quality(Path(args.clip), style, Path(args.predictor), args.frames, args.size)
-    print(markdown(res), flush=True)
+    if not args.no_quality:
+        res["quality"] = []
+        for clip in clips:
+            if faces:
+                q = faces_quality(clip, style_q, predictor, args.frames)
+            else:
+                q = frame_quality(clip, style_q, predictor, args.frames, args.size)
+            res["quality"].append(q)
+            print("\n".join(markdown_quality(q, args.region)) + "\n", flush=True)
     if not args.no_speed:
-        doc_graph = _with_models(graph, style, Path(args.predictor))
-        res["speed"] = speed(doc_graph, Path(args.speed_clip), args.speed_frames)
-        if not args.no_live:
-            res["live"] = live(doc_graph, Path(args.speed_clip))
+        res["speed"] = speed(speed_pairs, speed_clip, args.speed_frames, args.repeat)
+    if not args.no_live:
+        res["live"] = live(live_pairs, speed_clip)
     res["machine"]["load_avg_end"] = os.getloadavg()
-    print()
     print(markdown({k: v for k, v in res.items() if k != "quality"}))
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
-    print(f"\nwrote {args.json}")
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    print(f"\nwrote {json_path}")
     return 0
-
-
-def _with_models(graph: Path, style: Path, predictor: Path) -> Path:
-    """A copy of ``graph`` naming ``style`` and ``predictor`` (absolute), in a temp folder."""
-    import yaml
-
-    doc = yaml.safe_load(graph.read_text())
-    for s in doc["stages"]:
-        if s["type"] == "translate":
-            s["model"] = str(style.resolve())
-        elif s["type"] == "predict":
-            s["model"] = str(predictor.resolve())
-    out = Path(tempfile.mkdtemp()) / graph.name
-    out.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return out
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ Keypoint convention (MediaPipe BlazeFace): 0 = right eye (viewer's left), 1 = le
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -24,6 +26,26 @@ import numpy as np
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]
 ColorMatch = Literal["lab", "rgb"] | bool
+
+#: ``Frame.extra`` key under which translate (region faces) leaves the frame's :class:`FaceCrops`.
+FACE_CROPS = "face_crops"
+
+
+@dataclass(frozen=True)
+class FaceCrops:
+    """The aligned face crops translate (region faces) worked on in one frame, left in
+    ``Frame.extra[FACE_CROPS]`` so that a later ``predict`` stage can fill the faces of a frame
+    translate skipped (``every: k``) without redoing the geometry: paste a predicted crop with
+    ``matrices[i]`` and ``feather``, and the rest of the picture is already right.
+
+    All tuples have one entry per face translate handles (after ``only``); ``styled`` is None
+    on a frame translate skipped."""
+
+    track_ids: tuple[int | None, ...]
+    matrices: tuple[np.ndarray, ...]  # frame → crop, 2x3 float
+    raw: tuple[np.ndarray, ...]  # the crops of the frame's own picture, uint8 size x size x 3
+    styled: tuple[np.ndarray, ...] | None  # the translated crops (same size), None when skipped
+    feather: float
 
 
 def square_box(box: Sequence[float], margin: float, frame_w: int, frame_h: int) -> Box:
@@ -110,9 +132,16 @@ def _ramp(n: int, px: float) -> np.ndarray:
 
 def feather_mask(height: int, width: int, feather: float) -> np.ndarray:
     """float32 mask: 1 inside, a smooth ramp to 0 over ``feather`` x the shorter side at every
-    edge (a hard rectangle for ``feather`` 0)."""
+    edge (a hard rectangle for ``feather`` 0). Read-only: cached per size, shared by callers."""
+    return _feather_mask(int(height), int(width), float(feather))
+
+
+@functools.lru_cache(maxsize=32)
+def _feather_mask(height: int, width: int, feather: float) -> np.ndarray:
     px = feather * min(height, width)
-    return np.outer(_ramp(height, px), _ramp(width, px)).astype(np.float32)
+    mask = np.outer(_ramp(height, px), _ramp(width, px)).astype(np.float32)
+    mask.flags.writeable = False
+    return mask
 
 
 def _match_colors(src: np.ndarray, ref: np.ndarray, weight: np.ndarray, space: str) -> np.ndarray:
@@ -164,7 +193,7 @@ def paste_into(
     roi_inv = inv.copy()
     roi_inv[:, 2] -= (x0, y0)  # warp straight into the region of interest
     mask = feather_mask(size_h, size_w, feather)
-    src = crop.astype(np.float32)
+    src = crop
     if color_match:
         space = "lab" if color_match is True else str(color_match)
         ref = cv2.warpAffine(
@@ -174,15 +203,16 @@ def paste_into(
             flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REFLECT_101,
         ).astype(np.float32)
-        src = _match_colors(src, ref, mask, space)
+        matched = _match_colors(crop.astype(np.float32), ref, mask, space)
+        src = np.clip(np.rint(matched), 0, 255).astype(np.uint8)
     size = (x1 - x0, y1 - y0)
+    # uint8 warp and OpenCV's weighted blend: ~5x faster than the same sums in float32 numpy
     warped = cv2.warpAffine(src, roi_inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     alpha = cv2.warpAffine(
         mask, roi_inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0
-    )[..., None]
-    region = out[y0:y1, x0:x1].astype(np.float32)
-    blended = region + alpha * (warped - region)
-    out[y0:y1, x0:x1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    )
+    region = out[y0:y1, x0:x1]
+    region[...] = cv2.blendLinear(warped, region, alpha, 1.0 - alpha)
 
 
 def paste_back(

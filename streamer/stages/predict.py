@@ -8,6 +8,13 @@ stylized) pictures in between. It carries the predictor's recurrent state from f
 
 What it does per frame, in source order:
 
+- faces (frames carrying ``extra["face_crops"]``, which translate ``region: faces`` leaves):
+  only the faces are predicted. Outside them the source picture is already what translation
+  would have produced, so a skipped frame keeps its own picture and each face gets the last
+  translated crop of its track, predicted forward in the aligned crop (the model runs on the
+  256 x 256 crop, 64 x 64 inside: ~1 ms) and pasted at the face's current place with
+  translate's feathered edge. Each track carries its own recurrent state. A face with no
+  translated crop yet (a new track) keeps its source picture (counter ``faces_unfilled``);
 - a frame stylized upstream (``translated`` true or None) passes unchanged; the predictor still
   runs once on it so its state follows the real pictures;
 - a frame marked ``translated=False`` (translate ``every: k``) gets a predicted picture: the last
@@ -25,9 +32,10 @@ What it does per frame, in source order:
   prediction drifts); counted as ``repeated``.
 
 Frames leave in index order (predicted ones before the real frame that revealed the gap).
-Counters: ``predicted``, ``repeated``. Predicted frames are marked ``translated=True`` and
-``extra["predicted"] = True``. In live mode give the stage after this one a longer ``queue``
-(e.g. ``queue: 16``): a filled gap arrives as a burst that a 1-frame live queue would drop.
+Counters: ``predicted``, ``repeated`` (frames), ``faces_unfilled``. Predicted frames are marked
+``translated=True`` and ``extra["predicted"] = True``. In live mode give the stage after this one
+a longer ``queue`` (e.g. ``queue: 16``): a filled gap arrives as a burst that a 1-frame live queue
+would drop.
 
 Example::
 
@@ -49,12 +57,23 @@ from pydantic import Field
 
 from streamer.errors import StreamerError
 from streamer.frame import Frame
+from streamer.geometry import FACE_CROPS, FaceCrops, paste_into
 from streamer.stages._model_params import ModelParams
 from streamer.stages.base import Stage, register
 
 INPUTS = ("image", "prev", "cur", "span", "lag", "state")
 OUTPUTS = ("flow", "residual", "state_out")
 MAX_SPAN = 8  # frames between the two pictures of a motion pair; older raw pictures are capped
+
+
+class _Track:
+    """What the faces path remembers of one face track: its last output crop (padded), the
+    raw crop it came from (at the model's input scale), the recurrent state, the frame index."""
+
+    __slots__ = ("index", "raw_small", "state", "styled")
+
+    def __init__(self, index: int, styled: np.ndarray, raw_small: np.ndarray, state: np.ndarray) -> None:
+        self.index, self.styled, self.raw_small, self.state = index, styled, raw_small, state
 
 
 @register("predict")
@@ -91,7 +110,7 @@ class Predict(Stage):
         self.state_scale = int(meta.get("state_scale", "16"))
         self.scale = int(meta.get("input_scale", "4"))
         self.log(self.model.describe())
-        for key in ("predicted", "repeated"):
+        for key in ("predicted", "repeated", "faces_unfilled"):
             self.counters.setdefault(key, 0)
         self._reset()
 
@@ -100,12 +119,13 @@ class Predict(Stage):
         self.out_last: np.ndarray | None = None  # the last output picture (padded)
         # the last two frames really stylized upstream: (index, padded picture)
         # (pictures of motion pairs are kept at the model's 1/4 input size: see _small)
-        self.real: list[tuple[int, np.ndarray]] = []
+        self.real: list[list[Any]] = []  # [index, padded picture, its small copy or None]
         self.raw_last: np.ndarray | None = None  # the last raw (unstylized) picture seen
         self.raw_index = -1
         self.state: np.ndarray | None = None
         self.run_length = 0  # predicted frames in a row
         self.shape: tuple[int, int] | None = None
+        self.tracks: dict[int | str, _Track] = {}  # faces path: per face track
 
     # ------------------------------------------------------------------ pictures and the model
 
@@ -136,35 +156,63 @@ class Predict(Stage):
                 prev, span = self._small(self.out_last), 1
             cur, lag = raw, 0.0
         elif len(self.real) >= 2:  # extrapolate the motion between the last two real pictures
-            (ia, prev), (ib, cur) = self.real
+            ia, prev = self.real[0][0], self._real_small(0)
+            ib, cur = self.real[1][0], self._real_small(1)
             span, lag = min(ib - ia, MAX_SPAN), float(min(index - 1 - ib, MAX_SPAN))
         else:
-            ib, cur = self.real[-1] if self.real else (index - 1, self._small(self.out_last))
+            ib, cur = (
+                (self.real[-1][0], self._real_small(-1))
+                if self.real
+                else (index - 1, self._small(self.out_last))
+            )
             prev, span, lag = cur, 1, float(min(index - 1 - ib, MAX_SPAN))
         if self.state is None:
-            h, w = self.out_last.shape[:2]
-            shape = (1, self.state_channels, h // self.state_scale, w // self.state_scale)
-            self.state = np.zeros(shape, np.float32)
-        result = self.model.run_raw(
-            {
-                "image": self._small(self.out_last)[None],
-                "prev": prev[None],
-                "cur": cur[None],
-                "span": np.array([max(1, span)], np.float32),
-                "lag": np.array([lag], np.float32),
-                "state": self.state,
-            }
-        )
+            self.state = self._zero_state(self.out_last)
+        result = self._run(self.out_last, prev, cur, span, lag, self.state)
         self.state = result["state_out"]
         if not render:
             return None
         return render_prediction(self.out_last, result["flow"][0], result["residual"][0])
 
+    def _zero_state(self, padded: np.ndarray) -> np.ndarray:
+        h, w = padded.shape[:2]
+        return np.zeros((1, self.state_channels, h // self.state_scale, w // self.state_scale), np.float32)
+
+    def _run(
+        self,
+        image: np.ndarray,
+        prev: np.ndarray,
+        cur: np.ndarray,
+        span: int,
+        lag: float,
+        state: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """One model call: ``image`` the padded last output, ``prev``/``cur`` the motion pair at the
+        model's input scale."""
+        return self.model.run_raw(
+            {
+                "image": self._small(image)[None],
+                "prev": prev[None],
+                "cur": cur[None],
+                "span": np.array([max(1, span)], np.float32),
+                "lag": np.array([lag], np.float32),
+                "state": state,
+            }
+        )
+
     def _advance(self, out: np.ndarray, index: int | None = None) -> None:
         """``out`` is the new last output; ``index`` given: it was really stylized upstream."""
         self.out_last = out
         if index is not None:
-            self.real = [*self.real[-1:], (index, self._small(out))]
+            self.real = [*self.real[-1:], [index, out, None]]
+
+    def _real_small(self, i: int) -> np.ndarray:
+        """The small copy of ``self.real[i]``, made once when first needed (the faces path
+        never needs it unless a live gap has to be filled)."""
+        entry = self.real[i]
+        if entry[2] is None:
+            entry[2] = self._small(entry[1])
+        return entry[2]
 
     def _crop(self, padded: np.ndarray, frame_like: Frame) -> np.ndarray:
         return np.ascontiguousarray(padded[: frame_like.height, : frame_like.width])
@@ -210,18 +258,21 @@ class Predict(Stage):
             self._start(frame)
             lead = self._lead_in(frame)
             self.last = frame
-            return [*lead, frame]
+            return [*lead, self._first(frame)]
         last = self.last
         if frame.index <= last.index:  # not after the last one (a restarted source): start again
             self._start(frame)
             self.last = frame
-            return [frame]
+            return [self._first(frame)]
         emitted: list[Frame] = []
         gap = frame.index - last.index - 1
         for k in range(1, gap + 1):
             pts = last.pts + round(k * (frame.pts - last.pts) / (gap + 1))
             emitted.append(self._fill(last.index + k, pts, frame))
-        if frame.translated is False:
+        crops = frame.extra.get(FACE_CROPS)
+        if isinstance(crops, FaceCrops):
+            emitted.append(self._faces(frame, crops))
+        elif frame.translated is False:
             raw = self._small(self._pad(frame.image))
             out = self._predict_or_repeat(frame.index, raw)
             self.raw_last, self.raw_index = raw, frame.index
@@ -235,6 +286,63 @@ class Predict(Stage):
             emitted.append(frame)
         self.last = frame
         return emitted
+
+    def _first(self, frame: Frame) -> Frame:
+        """The first frame of a stream passes as it is; its translated faces are remembered."""
+        crops = frame.extra.get(FACE_CROPS)
+        if isinstance(crops, FaceCrops) and crops.styled is not None:
+            return self._faces(frame, crops)
+        return frame
+
+    # ------------------------------------------------------------------ faces
+
+    def _faces(self, frame: Frame, crops: FaceCrops) -> Frame:
+        """The faces path (see the module doc): a translated frame updates each track's memory
+        and state; a skipped one gets its faces predicted and pasted into its own picture."""
+        real = crops.styled is not None
+        repeat = not real and self.run_length >= self.params.max_gap
+        out = frame.image if real else frame.image.copy()
+        keys = [t if t is not None else f"#{i}" for i, t in enumerate(crops.track_ids)]
+        filled = 0
+        for i, key in enumerate(keys):
+            raw = self._pad(crops.raw[i])
+            raw_small = self._small(raw)
+            track = self.tracks.get(key)
+            if track is None:
+                if real:
+                    styled = self._pad(crops.styled[i])  # type: ignore[index]
+                    self.tracks[key] = _Track(frame.index, styled, raw_small, self._zero_state(styled))
+                else:
+                    self.counters["faces_unfilled"] += 1
+                continue
+            if repeat:  # past max_gap: the last crop as it was, at the face's new place
+                styled = track.styled
+            else:
+                span = min(frame.index - track.index, MAX_SPAN)
+                result = self._run(track.styled, track.raw_small, raw_small, span, 0.0, track.state)
+                track.state = result["state_out"]
+                if real:
+                    styled = self._pad(crops.styled[i])  # type: ignore[index]
+                else:
+                    styled = render_prediction(track.styled, result["flow"][0], result["residual"][0])
+            track.index, track.styled, track.raw_small = frame.index, styled, raw_small
+            if not real:
+                size = crops.raw[i].shape[:2]
+                paste_into(out, styled[: size[0], : size[1]], crops.matrices[i], feather=crops.feather)
+                filled += 1
+        # forget tracks not seen for longer than a fill would reach
+        horizon = frame.index - max(self.params.max_gap, 1) - 1
+        self.tracks = {k: t for k, t in self.tracks.items() if t.index >= horizon}
+        if real:
+            if not self.real or self.real[-1][0] != frame.index:
+                self._advance(self._pad(out), frame.index)
+            self.run_length = 0
+            return frame
+        self._advance(self._pad(out))
+        self.run_length += 1
+        self.counters["repeated" if repeat else "predicted"] += 1
+        extra = {**frame.extra, "predicted": True}
+        return frame.replace(image=out, translated=True, extra=extra)
 
     def _lead_in(self, frame: Frame) -> list[Frame]:
         """Frames dropped before the first one that arrived (live): repeats of it, counted."""

@@ -17,7 +17,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 # name: (width, height, frames, has audio, people expected in every frame)
 CLIPS = {
-    "one_face.mp4": (1280, 720, 120, False, ["astronaut"]),
+    "one_face.mp4": (1280, 720, 120, True, ["astronaut"]),
     "two_people.mp4": (960, 540, 120, False, ["astronaut", "grace_hopper"]),
     "face_audio.mp4": (640, 360, 150, True, ["grace_hopper"]),
     "no_face.mp4": (640, 360, 90, False, []),

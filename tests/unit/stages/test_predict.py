@@ -82,7 +82,7 @@ def test_every2_fills_every_frame_in_order_with_continuous_pts(predictor: Path) 
     out = _run(stage, _every2(10))
     assert [f.index for f in out] == list(range(10))
     assert [f.pts for f in out] == [i * PTS_PER_FRAME for i in range(10)]
-    assert stage.counters == {"predicted": 5, "repeated": 0}
+    assert stage.counters == {"predicted": 5, "repeated": 0, "faces_unfilled": 0}
     for f in out:
         assert f.translated is True
         assert f.image.shape == (96, 160, 3)
@@ -110,7 +110,7 @@ def test_live_gaps_are_filled_with_interpolated_pts_and_no_audio(predictor: Path
     out = _run(stage, frames)
     assert [f.index for f in out] == list(range(10))
     assert [f.pts for f in out] == [i * PTS_PER_FRAME for i in range(10)]
-    assert stage.counters == {"predicted": 5, "repeated": 0}
+    assert stage.counters == {"predicted": 5, "repeated": 0, "faces_unfilled": 0}
     for f in out:
         if f.index in indices:
             assert f.audio == (f"a{f.index}",) and "predicted" not in f.extra
@@ -143,7 +143,7 @@ def test_max_gap_repeats_the_last_output_and_counts_it(predictor: Path) -> None:
     frames = [make_frame(0, image=_raw(0)), make_frame(6, image=_raw(6))]
     out = _run(stage, frames)
     assert [f.index for f in out] == list(range(7))
-    assert stage.counters == {"predicted": 2, "repeated": 3}
+    assert stage.counters == {"predicted": 2, "repeated": 3, "faces_unfilled": 0}
     assert np.array_equal(out[3].image, out[2].image) and np.array_equal(out[5].image, out[2].image)
     assert not np.array_equal(out[6].image, out[5].image)  # the real frame is back
 
@@ -153,7 +153,7 @@ def test_max_gap_counts_consecutive_untranslated_frames_too(predictor: Path) -> 
     frames = [make_frame(i, image=_raw(i), translated=(i % 3 == 0)) for i in range(7)]  # every: 3
     out = _run(stage, frames)
     assert len(out) == 7
-    assert stage.counters == {"predicted": 2, "repeated": 2}
+    assert stage.counters == {"predicted": 2, "repeated": 2, "faces_unfilled": 0}
 
 
 def test_lead_in_drops_are_repeats_and_nothing_is_invented_after_the_last_frame(predictor: Path) -> None:
@@ -163,7 +163,8 @@ def test_lead_in_drops_are_repeats_and_nothing_is_invented_after_the_last_frame(
     out = _run(stage, frames)
     assert [f.index for f in out] == list(range(6))
     assert [f.pts for f in out] == [i * PTS_PER_FRAME for i in range(6)]
-    assert stage.counters == {"predicted": 1, "repeated": 2}  # 4 predicted; 0, 1 repeat frame 2
+    # 4 predicted; 0, 1 repeat frame 2
+    assert stage.counters == {"predicted": 1, "repeated": 2, "faces_unfilled": 0}
     assert np.array_equal(out[0].image, out[2].image)
 
 
@@ -178,3 +179,111 @@ def test_an_image_model_is_refused_with_a_one_line_error(tmp_path: Path) -> None
     path = H.ours(tmp_path / "style.onnx")
     with pytest.raises(StreamerError, match="not a frame predictor"):
         _stage(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Faces path: translate region faces, every 2, on the real 720p clip with the project's models
+
+ROOT = Path(__file__).resolve().parents[3]
+FACE_MODEL = ROOT / "models" / "face_drawing.onnx"
+PREDICTOR = ROOT / "models" / "predictor.onnx"
+needs_models = pytest.mark.skipif(
+    not (FACE_MODEL.exists() and PREDICTOR.exists()), reason="models/face_drawing.onnx, predictor.onnx"
+)
+
+
+@pytest.fixture(scope="module")
+def clip_faces() -> list[Frame]:
+    """The first 12 frames of samples/one_face.mp4 with their true faces (box, eyes, track 1)."""
+    import json
+
+    import av
+
+    from streamer.frame import Face
+
+    truth = json.loads((ROOT / "samples" / "one_face.faces.json").read_text())["frames"]
+    frames = []
+    with av.open(str(ROOT / "samples" / "one_face.mp4")) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i == 12:
+                break
+            faces = tuple(
+                Face(box=tuple(x["box"]), score=0.9, keypoints=tuple(map(tuple, x["eyes"])), track_id=1)
+                for x in truth[i]["faces"]
+            )
+            frames.append(make_frame(i, image=f.to_ndarray(format="rgb24"), faces=faces))
+    return frames
+
+
+def _translate(frames: list[Frame], every: int) -> list[Frame]:
+    from streamer.stages.translate import Translate
+
+    st = Translate(
+        "style",
+        Translate.Params(model=str(FACE_MODEL), region="faces", every=every, threads=2),
+        RunContext(log=lambda _m: None),
+    )
+    st.open()
+    out = [st.process(f) for f in frames]
+    st.close()
+    return out
+
+
+def _box_psnr(a: np.ndarray, b: np.ndarray, box: tuple[float, ...]) -> float:
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    return _psnr(a[y1:y2, x1:x2], b[y1:y2, x1:x2])
+
+
+@needs_models
+def test_faces_path_predicts_only_the_faces(clip_faces: list[Frame]) -> None:
+    """A skipped frame keeps its own picture outside the face crop; inside, the predicted face is
+    closer to what translating that frame gives than repeating the last frame or the raw face."""
+    from streamer.geometry import FACE_CROPS
+
+    truth = _translate(clip_faces, 1)
+    stage = _stage(PREDICTOR)
+    out = _run(stage, _translate(clip_faces, 2))
+    assert [f.index for f in out] == list(range(12)) and all(f.translated for f in out)
+    assert stage.counters == {"predicted": 6, "repeated": 0, "faces_unfilled": 0}
+    for f in out[1::2]:
+        raw, want = clip_faces[f.index].image, truth[f.index].image
+        assert f.extra["predicted"] is True and f.faces == clip_faces[f.index].faces
+        touched = np.any(want != raw, axis=2)  # where translation changes anything
+        x1, y1, x2, y2 = (int(round(v)) for v in f.faces[0].box)
+        untouched_rows = np.flatnonzero(~touched.any(axis=1))
+        assert untouched_rows.size > 300  # the face crop covers a band of the frame, not all of it
+        np.testing.assert_array_equal(f.image[untouched_rows], raw[untouched_rows])
+        box = f.faces[0].box
+        pred = _box_psnr(f.image, want, box)
+        assert pred > _box_psnr(out[f.index - 1].image, want, box) + 3.0  # vs repeating (measured 6-15 dB)
+        assert pred > _box_psnr(raw, want, box) + 3.0  # the face really is a drawing
+    # the crops translate left are what predict filled from (none on skipped frames' styled side)
+    skipped = _translate(clip_faces[:2], 2)[1]
+    assert skipped.translated is False and skipped.extra[FACE_CROPS].styled is None
+    assert skipped.extra[FACE_CROPS].raw[0].shape == (256, 256, 3)
+
+
+@needs_models
+def test_faces_path_new_track_on_a_skipped_frame_is_left_raw_and_counted(clip_faces: list[Frame]) -> None:
+    seq = _translate(clip_faces[:4], 2)
+    # frame 3: the same face now carries another track id (the tracker lost and found it)
+    face = seq[3].faces[0]
+    other = face.__class__(**{**face.__dict__, "track_id": 7})
+    crops = seq[3].extra["face_crops"]
+    crops = crops.__class__(**{**crops.__dict__, "track_ids": (7,)})
+    seq[3] = seq[3].replace(faces=(other,), extra={**seq[3].extra, "face_crops": crops})
+    stage = _stage(PREDICTOR)
+    out = _run(stage, seq)
+    assert stage.counters == {"predicted": 2, "repeated": 0, "faces_unfilled": 1}
+    np.testing.assert_array_equal(out[3].image, clip_faces[3].image)
+
+
+@needs_models
+def test_faces_path_max_gap_repastes_the_last_crop(clip_faces: list[Frame]) -> None:
+    seq = _translate(clip_faces[:8], 4)  # frames 1-3 and 5-7 skipped
+    stage = _stage(PREDICTOR, max_gap=1)
+    out = _run(stage, seq)
+    assert len(out) == 8
+    assert stage.counters == {"predicted": 2, "repeated": 4, "faces_unfilled": 0}
+    # a repeat still moves the drawn face with the face: the frame is not the previous one
+    assert not np.array_equal(out[2].image, out[1].image)
