@@ -87,6 +87,8 @@ METHODS_FACES = (
     "last crop re-pasted",
     "Farneback flow (crop)",
     "DIS flow (crop)",
+    "Farneback flow (window)",
+    "DIS flow (window)",
 )
 
 
@@ -178,6 +180,15 @@ def crop_flow(cur_raw: np.ndarray, prev_raw: np.ndarray, prev_styled: np.ndarray
     )
 
 
+def window_crop(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` through a crop window (frame → crop ``matrix``), as translate crops faces."""
+    import cv2
+
+    return cv2.warpAffine(
+        image, matrix, (size[1], size[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+    )
+
+
 def _keys(crops: FaceCrops) -> list[int | str]:
     """Track keys as the predict stage makes them (a face without a track id: its position)."""
     return [t if t is not None else f"#{i}" for i, t in enumerate(crops.track_ids)]
@@ -214,7 +225,7 @@ def faces_quality(clip: Path, style: Path, predictor: Path, count: int | None) -
     fill.close()
 
     # the baselines keep, per track, the last translated crop and the raw crop it came from
-    memory: dict[int | str, tuple[int, np.ndarray, np.ndarray]] = {}
+    memory: dict[int | str, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
     whole: dict[str, list[float]] = {m: [] for m in METHODS_FACES}
     faces: dict[str, list[float]] = {m: [] for m in METHODS_FACES}
     spent = dict.fromkeys(METHODS_FACES, 0.0)
@@ -225,7 +236,7 @@ def faces_quality(clip: Path, style: Path, predictor: Path, count: int | None) -
         keys = _keys(crops)
         if crops.styled is not None:
             for k, key in enumerate(keys):
-                memory[key] = (i, crops.styled[k], crops.raw[k])
+                memory[key] = (i, crops.styled[k], crops.raw[k], crops.matrices[k])
             memory = {k: v for k, v in memory.items() if v[0] >= i - 7}  # the predictor's horizon
             continue
         if not keys:
@@ -237,10 +248,15 @@ def faces_quality(clip: Path, style: Path, predictor: Path, count: int | None) -
         t = time.perf_counter()
         outs["repeat last frame"] = pred[i - 1] if i - 1 in pred else seq[i - 1].image
         spent["repeat last frame"] += time.perf_counter() - t
-        for name, method in (
-            ("last crop re-pasted", None),
-            ("Farneback flow (crop)", "farneback"),
-            ("DIS flow (crop)", "dis"),
+        # (crop): flow between the face's own crops of the two frames, pasted with this frame's
+        # crop; (window): the frame seen through the last translated crop's window (what the
+        # predict stage does), flow inside it, pasted back through that window
+        for name, method, window in (
+            ("last crop re-pasted", None, False),
+            ("Farneback flow (crop)", "farneback", False),
+            ("DIS flow (crop)", "dis", False),
+            ("Farneback flow (window)", "farneback", True),
+            ("DIS flow (window)", "dis", True),
         ):
             t = time.perf_counter()
             out = f.image.copy()
@@ -248,10 +264,13 @@ def faces_quality(clip: Path, style: Path, predictor: Path, count: int | None) -
                 if key not in memory:
                     unfilled_baseline += method is None
                     continue
-                _, styled, prev_raw = memory[key]
+                _, styled, prev_raw, prev_m = memory[key]
+                m = prev_m if window else crops.matrices[k]
                 if method is not None:
-                    styled = crop_flow(crops.raw[k], prev_raw, styled, method)
-                paste_into(out, styled, crops.matrices[k], feather=crops.feather)
+                    size = crops.raw[k].shape[:2]
+                    cur = window_crop(f.image, prev_m, size) if window else crops.raw[k]
+                    styled = crop_flow(cur, prev_raw, styled, method)
+                paste_into(out, styled, m, feather=crops.feather)
             spent[name] += time.perf_counter() - t
             outs[name] = out
         for name, out in outs.items():

@@ -11,10 +11,13 @@ What it does per frame, in source order:
 - faces (frames carrying ``extra["face_crops"]``, which translate ``region: faces`` leaves):
   only the faces are predicted. Outside them the source picture is already what translation
   would have produced, so a skipped frame keeps its own picture and each face gets the last
-  translated crop of its track, predicted forward in the aligned crop (the model runs on the
-  256 x 256 crop, 64 x 64 inside: ~1 ms) and pasted at the face's current place with
-  translate's feathered edge. Each track carries its own recurrent state. A face with no
-  translated crop yet (a new track) keeps its source picture (counter ``faces_unfilled``);
+  translated crop of its track, predicted forward (the model runs on the 256 x 256 crop, 64 x 64
+  inside: ~2 ms) and pasted back with translate's feathered edge. The prediction happens in the
+  track's crop window (the matrix of its last translated crop), not in this frame's own crop,
+  whose alignment jitters with the detector. Each track carries its own recurrent state. A face
+  with no translated crop yet (a new track) keeps its source picture (counter
+  ``faces_unfilled``); frames dropped in live mode are repeats of the last output (counted
+  ``repeated``: there is no picture of theirs to paste faces into);
 - a frame stylized upstream (``translated`` true or None) passes unchanged; the predictor still
   runs once on it so its state follows the real pictures;
 - a frame marked ``translated=False`` (translate ``every: k``) gets a predicted picture: the last
@@ -50,6 +53,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -66,14 +70,28 @@ OUTPUTS = ("flow", "residual", "state_out")
 MAX_SPAN = 8  # frames between the two pictures of a motion pair; older raw pictures are capped
 
 
+#: Faces path: crops enter the model at 1/8 of their size (32 x 32 for 256 x 256 crops), half the
+#: whole-frame path's resolution: inside a fixed crop window a face moves a few pixels between
+#: frames, and the model call costs half (1.3 vs 2.7 ms). Quality: benchmarks/RESULTS.md.
+CROP_SCALE = 8
+#: Faces path: a track's crop window is kept while the face's own crop centre stays within this
+#: fraction of the crop size of the window's centre; beyond, the window moves to the face.
+WINDOW_SLACK = 0.15
+
+
 class _Track:
-    """What the faces path remembers of one face track: its last output crop (padded), the
-    raw crop it came from (at the model's input scale), the recurrent state, the frame index."""
+    """What the faces path remembers of one face track: the crop window (the 2x3 frame → crop
+    matrix of its last translated crop), its last output crop in that window (padded), the raw
+    picture it came from (same window, at the model's input scale), the recurrent state and the
+    frame index."""
 
-    __slots__ = ("index", "raw_small", "state", "styled")
+    __slots__ = ("index", "matrix", "raw_small", "state", "styled")
 
-    def __init__(self, index: int, styled: np.ndarray, raw_small: np.ndarray, state: np.ndarray) -> None:
-        self.index, self.styled, self.raw_small, self.state = index, styled, raw_small, state
+    def __init__(
+        self, index: int, matrix: np.ndarray, styled: np.ndarray, raw_small: np.ndarray, state: np.ndarray
+    ) -> None:
+        self.index, self.matrix, self.styled = index, matrix, styled
+        self.raw_small, self.state = raw_small, state
 
 
 @register("predict")
@@ -126,24 +144,26 @@ class Predict(Stage):
         self.run_length = 0  # predicted frames in a row
         self.shape: tuple[int, int] | None = None
         self.tracks: dict[int | str, _Track] = {}  # faces path: per face track
+        self.faces_mode = False  # frames carry translate's face crops
 
     # ------------------------------------------------------------------ pictures and the model
 
-    def _pad(self, image: np.ndarray) -> np.ndarray:
+    def _pad(self, image: np.ndarray, multiple: int | None = None) -> np.ndarray:
         h, w = image.shape[:2]
-        m = self.multiple
+        m = multiple or self.multiple
         ph, pw = -(-h // m) * m - h, -(-w // m) * m - w
         if ph or pw:
             image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="edge")
         return np.ascontiguousarray(image)
 
-    def _small(self, padded: np.ndarray) -> np.ndarray:
+    def _small(self, padded: np.ndarray, scale: int | None = None) -> np.ndarray:
         """``padded`` at 1/``scale`` by area averaging: the model's ``prev``/``cur`` inputs (it
         only looks at them at that size, so full-size copies never enter the model)."""
         import cv2
 
+        k = scale or self.scale
         h, w = padded.shape[:2]
-        return cv2.resize(padded, (w // self.scale, h // self.scale), interpolation=cv2.INTER_AREA)
+        return cv2.resize(padded, (w // k, h // k), interpolation=cv2.INTER_AREA)
 
     def _step(self, index: int, raw: np.ndarray | None, *, render: bool = True) -> np.ndarray | None:
         """Run the predictor for frame ``index`` (``raw``: the frame's raw picture, padded and
@@ -167,16 +187,17 @@ class Predict(Stage):
             )
             prev, span, lag = cur, 1, float(min(index - 1 - ib, MAX_SPAN))
         if self.state is None:
-            self.state = self._zero_state(self.out_last)
+            self.state = self._zero_state(self._small(self.out_last))
         result = self._run(self.out_last, prev, cur, span, lag, self.state)
         self.state = result["state_out"]
         if not render:
             return None
         return render_prediction(self.out_last, result["flow"][0], result["residual"][0])
 
-    def _zero_state(self, padded: np.ndarray) -> np.ndarray:
-        h, w = padded.shape[:2]
-        return np.zeros((1, self.state_channels, h // self.state_scale, w // self.state_scale), np.float32)
+    def _zero_state(self, small: np.ndarray) -> np.ndarray:
+        """The initial state for model inputs of ``small``'s size."""
+        h, w = (n * self.scale // self.state_scale for n in small.shape[:2])
+        return np.zeros((1, self.state_channels, h, w), np.float32)
 
     def _run(
         self,
@@ -186,12 +207,13 @@ class Predict(Stage):
         span: int,
         lag: float,
         state: np.ndarray,
+        scale: int | None = None,
     ) -> dict[str, np.ndarray]:
-        """One model call: ``image`` the padded last output, ``prev``/``cur`` the motion pair at the
-        model's input scale."""
+        """One model call: ``image`` the padded last output, ``prev``/``cur`` the motion pair at
+        1/``scale`` (default: the model's input scale)."""
         return self.model.run_raw(
             {
-                "image": self._small(image)[None],
+                "image": self._small(image, scale)[None],
                 "prev": prev[None],
                 "cur": cur[None],
                 "span": np.array([max(1, span)], np.float32),
@@ -232,8 +254,15 @@ class Predict(Stage):
         return out
 
     def _fill(self, index: int, pts: int, like: Frame) -> Frame:
-        """A frame for a missing ``index``: predicted by extrapolation, or repeated past max_gap."""
-        out = self._predict_or_repeat(index, None)
+        """A frame for a missing ``index``: predicted by extrapolation, or repeated past max_gap.
+        Faces path: repeated (a dropped frame has no picture of its own to paste faces into, and
+        extrapolating the whole picture costs more than translating faces would have)."""
+        assert self.out_last is not None
+        if self.faces_mode:
+            self.counters["repeated"] += 1
+            out = self.out_last
+        else:
+            out = self._predict_or_repeat(index, None)
         self._advance(out)
         return like.replace(
             image=self._crop(out, like),
@@ -298,38 +327,54 @@ class Predict(Stage):
 
     def _faces(self, frame: Frame, crops: FaceCrops) -> Frame:
         """The faces path (see the module doc): a translated frame updates each track's memory
-        and state; a skipped one gets its faces predicted and pasted into its own picture."""
+        and state; a skipped one gets its faces predicted and pasted into its own picture.
+
+        Prediction happens in the track's crop *window*, the matrix of its last translated crop,
+        not in the face's own crop of this frame: the detector's eye angle and box jitter from
+        frame to frame (several degrees), and two crops aligned on jittering detections differ
+        by that jitter, which is not motion. Seen through one fixed window, the raw pictures
+        differ only by how the face really moved, which is what the predictor's flow follows."""
+        self.faces_mode = True
         real = crops.styled is not None
         repeat = not real and self.run_length >= self.params.max_gap
         out = frame.image if real else frame.image.copy()
         keys = [t if t is not None else f"#{i}" for i, t in enumerate(crops.track_ids)]
-        filled = 0
+        mult = self.multiple * CROP_SCALE // self.scale  # crops pad to what 1/CROP_SCALE needs
         for i, key in enumerate(keys):
-            raw = self._pad(crops.raw[i])
-            raw_small = self._small(raw)
             track = self.tracks.get(key)
+            size = crops.raw[i].shape[:2]
             if track is None:
                 if real:
-                    styled = self._pad(crops.styled[i])  # type: ignore[index]
-                    self.tracks[key] = _Track(frame.index, styled, raw_small, self._zero_state(styled))
+                    styled = self._pad(crops.styled[i], mult)  # type: ignore[index]
+                    raw_small = self._small(self._pad(crops.raw[i], mult), CROP_SCALE)
+                    state = self._zero_state(raw_small)
+                    self.tracks[key] = _Track(frame.index, crops.matrices[i], styled, raw_small, state)
                 else:
                     self.counters["faces_unfilled"] += 1
                 continue
             if repeat:  # past max_gap: the last crop as it was, at the face's new place
-                styled = track.styled
+                paste_into(out, track.styled[: size[0], : size[1]], crops.matrices[i], feather=crops.feather)
+                track.index = frame.index
+                continue
+            moved = not _within_window(track.matrix, crops.matrices[i], size)
+            if moved:  # the face left the window: follow it (its own crop is the new window)
+                track.matrix = crops.matrices[i]
+                cur = crops.raw[i]
             else:
-                span = min(frame.index - track.index, MAX_SPAN)
-                result = self._run(track.styled, track.raw_small, raw_small, span, 0.0, track.state)
-                track.state = result["state_out"]
-                if real:
-                    styled = self._pad(crops.styled[i])  # type: ignore[index]
-                else:
-                    styled = render_prediction(track.styled, result["flow"][0], result["residual"][0])
-            track.index, track.styled, track.raw_small = frame.index, styled, raw_small
-            if not real:
-                size = crops.raw[i].shape[:2]
-                paste_into(out, styled[: size[0], : size[1]], crops.matrices[i], feather=crops.feather)
-                filled += 1
+                cur = _window(frame.image, track.matrix, size)
+            cur_small = self._small(self._pad(cur, mult), CROP_SCALE)
+            span = min(frame.index - track.index, MAX_SPAN)
+            result = self._run(track.styled, track.raw_small, cur_small, span, 0.0, track.state, CROP_SCALE)
+            track.state, track.index = result["state_out"], frame.index
+            if real:  # the state has seen this frame; the window moves to the new crop
+                track.matrix = crops.matrices[i]
+                track.styled = self._pad(crops.styled[i], mult)  # type: ignore[index]
+                track.raw_small = self._small(self._pad(crops.raw[i], mult), CROP_SCALE)
+                continue
+            flow = result["flow"][0] * (CROP_SCALE / self.scale)  # in the crop's own pixels
+            track.styled = render_prediction(track.styled, flow, result["residual"][0])
+            track.raw_small = cur_small
+            paste_into(out, track.styled[: size[0], : size[1]], track.matrix, feather=crops.feather)
         # forget tracks not seen for longer than a fill would reach
         horizon = frame.index - max(self.params.max_gap, 1) - 1
         self.tracks = {k: t for k, t in self.tracks.items() if t.index >= horizon}
@@ -380,6 +425,27 @@ def render_prediction(image: np.ndarray, flow: np.ndarray, residual: np.ndarray)
     out = warped.astype(np.float32)
     out += res
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _window(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` seen through a crop window (frame → crop ``matrix``), as translate crops it."""
+    import cv2
+
+    return cv2.warpAffine(
+        image, matrix, (size[1], size[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+    )
+
+
+def _within_window(window: np.ndarray, crop: np.ndarray, size: tuple[int, int]) -> bool:
+    """Whether the centre of the face's own crop (matrix ``crop``) lies within ``WINDOW_SLACK``
+    of the centre of the ``window`` crop, and the two crops have about the same scale."""
+    import cv2
+
+    h, w = size
+    centre = cv2.invertAffineTransform(np.asarray(crop, np.float64)) @ np.array([w / 2, h / 2, 1.0])
+    x, y = np.asarray(window, np.float64) @ np.array([centre[0], centre[1], 1.0])
+    scale = np.sqrt(abs(np.linalg.det(np.asarray(window)[:, :2]) / np.linalg.det(np.asarray(crop)[:, :2])))
+    return bool(math.hypot(x - w / 2, y - h / 2) <= WINDOW_SLACK * max(h, w) and abs(scale - 1) < 0.2)
 
 
 def _pts_step(frame: Frame) -> int:

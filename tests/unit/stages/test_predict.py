@@ -194,24 +194,22 @@ needs_models = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def clip_faces() -> list[Frame]:
-    """The first 12 frames of samples/one_face.mp4 with their true faces (box, eyes, track 1)."""
-    import json
-
+    """The first 12 frames of samples/one_face.mp4 through face_detect, as in the graphs (the
+    detector's boxes and eyes jitter from frame to frame, which the faces path must cope with)."""
     import av
 
-    from streamer.frame import Face
+    from streamer.stages.face_detect import FaceDetect
 
-    truth = json.loads((ROOT / "samples" / "one_face.faces.json").read_text())["frames"]
+    detect = FaceDetect("faces", FaceDetect.Params(), RunContext(log=lambda _m: None))
+    detect.open()
     frames = []
     with av.open(str(ROOT / "samples" / "one_face.mp4")) as c:
         for i, f in enumerate(c.decode(video=0)):
             if i == 12:
                 break
-            faces = tuple(
-                Face(box=tuple(x["box"]), score=0.9, keypoints=tuple(map(tuple, x["eyes"])), track_id=1)
-                for x in truth[i]["faces"]
-            )
-            frames.append(make_frame(i, image=f.to_ndarray(format="rgb24"), faces=faces))
+            frames.append(detect.process(make_frame(i, image=f.to_ndarray(format="rgb24"))))
+    detect.close()
+    assert all(len(f.faces) == 1 and f.faces[0].track_id is not None for f in frames)
     return frames
 
 
@@ -227,6 +225,17 @@ def _translate(frames: list[Frame], every: int) -> list[Frame]:
     out = [st.process(f) for f in frames]
     st.close()
     return out
+
+
+def _paste_footprint(footprint: np.ndarray, m: np.ndarray, size: int = 256) -> None:
+    """Marks (1.0) every pixel a paste of a ``size`` crop with matrix ``m`` may touch."""
+    import cv2
+
+    inv = cv2.invertAffineTransform(m)
+    ones = np.ones((size, size), np.float32)
+    h, w = footprint.shape
+    footprint += cv2.warpAffine(ones, inv, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    np.clip(np.ceil(footprint), 0, 1, out=footprint)
 
 
 def _box_psnr(a: np.ndarray, b: np.ndarray, box: tuple[float, ...]) -> float:
@@ -245,18 +254,22 @@ def test_faces_path_predicts_only_the_faces(clip_faces: list[Frame]) -> None:
     out = _run(stage, _translate(clip_faces, 2))
     assert [f.index for f in out] == list(range(12)) and all(f.translated for f in out)
     assert stage.counters == {"predicted": 6, "repeated": 0, "faces_unfilled": 0}
+    gains = []
     for f in out[1::2]:
         raw, want = clip_faces[f.index].image, truth[f.index].image
         assert f.extra["predicted"] is True and f.faces == clip_faces[f.index].faces
-        touched = np.any(want != raw, axis=2)  # where translation changes anything
-        x1, y1, x2, y2 = (int(round(v)) for v in f.faces[0].box)
-        untouched_rows = np.flatnonzero(~touched.any(axis=1))
-        assert untouched_rows.size > 300  # the face crop covers a band of the frame, not all of it
-        np.testing.assert_array_equal(f.image[untouched_rows], raw[untouched_rows])
+        # outside the crop windows of this frame and the one before, the picture is the source's
+        footprint = np.zeros(raw.shape[:2], np.float32)
+        for k in (f.index - 1, f.index):
+            (m,) = truth[k].extra[FACE_CROPS].matrices
+            _paste_footprint(footprint, m)
+        assert 0.05 < footprint.mean() < 0.4  # the windows cover the face, not the frame
+        np.testing.assert_array_equal(f.image[footprint == 0], raw[footprint == 0])
         box = f.faces[0].box
         pred = _box_psnr(f.image, want, box)
-        assert pred > _box_psnr(out[f.index - 1].image, want, box) + 3.0  # vs repeating (measured 6-15 dB)
-        assert pred > _box_psnr(raw, want, box) + 3.0  # the face really is a drawing
+        gains.append(pred - _box_psnr(out[f.index - 1].image, want, box))  # vs repeating the frame
+        assert pred > _box_psnr(raw, want, box) + 5.0  # the face really is a drawing (measured 8-9.5)
+    assert min(gains) > 0.5 and np.mean(gains) > 2.0, gains  # measured 0.9-6.1 dB, mean 3.2
     # the crops translate left are what predict filled from (none on skipped frames' styled side)
     skipped = _translate(clip_faces[:2], 2)[1]
     assert skipped.translated is False and skipped.extra[FACE_CROPS].styled is None
@@ -287,3 +300,17 @@ def test_faces_path_max_gap_repastes_the_last_crop(clip_faces: list[Frame]) -> N
     assert stage.counters == {"predicted": 2, "repeated": 4, "faces_unfilled": 0}
     # a repeat still moves the drawn face with the face: the frame is not the previous one
     assert not np.array_equal(out[2].image, out[1].image)
+
+
+@needs_models
+def test_faces_path_live_gaps_repeat_the_last_output(clip_faces: list[Frame]) -> None:
+    """Frames that never reached predict (live drops) have no picture to paste faces into."""
+    seq = _translate(clip_faces[:6], 1)
+    arrived = [seq[0], seq[1], seq[4], seq[5]]  # 2 and 3 dropped upstream
+    stage = _stage(PREDICTOR)
+    out = _run(stage, arrived)
+    assert [f.index for f in out] == list(range(6))
+    assert [f.pts for f in out] == [i * PTS_PER_FRAME for i in range(6)]
+    assert stage.counters == {"predicted": 0, "repeated": 2, "faces_unfilled": 0}
+    assert np.array_equal(out[2].image, seq[1].image) and np.array_equal(out[3].image, seq[1].image)
+    assert out[2].audio == () and out[2].extra["predicted"] is True
