@@ -30,7 +30,9 @@ graphs/file_stylize_fast.yaml (the same with ``every: 2`` and a ``predict`` stag
    skipped frames; its state update on the translated frames is reported separately).
 
    A second table simulates live drops (only every third frame arrives, translated; the two in
-   between never reach the stage): the stage fills the gaps by whole-frame extrapolation.
+   between never reach the stage). The faces path repeats the last output for frames that never
+   arrived (there is no picture of theirs to paste faces into), so both rows must agree: the
+   table checks the stage does exactly that; the frame region extrapolates instead.
 2. Speed, offline through the runner on ``samples/one_face.mp4`` (all frames), median of
    ``--repeat`` runs: file_stylize vs file_stylize_fast, (a) as the graphs are, encoding to a
    temp file, (b) with the encode stage replaced by a ``null`` sink (the stylization alone).
@@ -73,7 +75,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from streamer.frame import Frame  # noqa: E402
-from streamer.geometry import FACE_CROPS, FaceCrops, paste_into  # noqa: E402
+from streamer.geometry import FACE_CROPS, FaceCrops, crop_with, paste_into  # noqa: E402
 from streamer.graph import build_graph  # noqa: E402
 from streamer.runner import RunOptions, run_graph  # noqa: E402
 from streamer.stages.base import RunContext, Stage  # noqa: E402
@@ -180,15 +182,6 @@ def crop_flow(cur_raw: np.ndarray, prev_raw: np.ndarray, prev_styled: np.ndarray
     )
 
 
-def window_crop(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` through a crop window (frame → crop ``matrix``), as translate crops faces."""
-    import cv2
-
-    return cv2.warpAffine(
-        image, matrix, (size[1], size[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
-    )
-
-
 def _keys(crops: FaceCrops) -> list[int | str]:
     """Track keys as the predict stage makes them (a face without a track id: its position)."""
     return [t if t is not None else f"#{i}" for i, t in enumerate(crops.track_ids)]
@@ -268,7 +261,7 @@ def faces_quality(clip: Path, style: Path, predictor: Path, count: int | None) -
                 m = prev_m if window else crops.matrices[k]
                 if method is not None:
                     size = crops.raw[k].shape[:2]
-                    cur = window_crop(f.image, prev_m, size) if window else crops.raw[k]
+                    cur = crop_with(f.image, prev_m, size) if window else crops.raw[k]
                     styled = crop_flow(cur, prev_raw, styled, method)
                 paste_into(out, styled, m, feather=crops.feather)
             spent[name] += time.perf_counter() - t
@@ -335,7 +328,7 @@ def faces_live(truth: list[Frame], predictor: Path) -> dict[str, Any]:
     missing = [i for i in range(3, len(truth)) if i % 3 and i in got]
     rows: dict[str, dict[str, Any]] = {}
     for name, pick in (
-        ("predictor (extrapolating)", lambda i: got[i]),
+        ("predict stage (faces: repeats)", lambda i: got[i]),
         ("repeat last frame", lambda i: truth[i - i % 3].image),
     ):
         w, fc = [], []
@@ -608,8 +601,8 @@ def markdown_quality(q: dict[str, Any], region: str) -> list[str]:
             f"{q['skipped_frames_without_faces']}; predict on translated frames (state update) "
             f"{q['predict_ms_per_translated_frame']} ms/frame",
             "",
-            f"#### Live drops simulated ({q['clip']}: every third frame arrives; the two between are "
-            f"extrapolated whole-frame, {q['live_ms_per_arrived_frame']} ms per arriving frame)",
+            f"#### Live drops simulated ({q['clip']}: every third frame arrives; the stage repeats the "
+            f"last output for the two between, {q['live_ms_per_arrived_frame']} ms per arriving frame)",
             "",
             "| method | faces PSNR mean (dB) | frame PSNR mean (dB) | frame PSNR median (dB) | frames |",
             "|---|---:|---:|---:|---:|",

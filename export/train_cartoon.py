@@ -42,7 +42,7 @@ HELDOUT = ("rocket", "stereo_motorcycle")
 #: Colour means and contrast ``auto_levels`` maps every image to (a warm, paper-like grey).
 LEVEL_MEAN = (128.0, 122.0, 114.0)
 LEVEL_STD = 56.0
-#: Long side of the evaluation images: the size graphs/file_stylize.yaml runs the model at.
+#: Long side of the evaluation images: the size graphs/file_cartoon.yaml runs the model at.
 EVAL_SIZE = 360
 
 

@@ -114,12 +114,20 @@ def aligned_crop(
     it is rotated about the box centre so the eyes are level. Pixels outside the frame are
     reflected.
     """
-    import cv2
-
     h, w = image.shape[:2]
     m = crop_matrix(box, size, w, h, margin=margin, eyes=eyes)
-    crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    return crop, m
+    return crop_with(image, m, (size, size)), m
+
+
+def crop_with(image: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` seen through the crop matrix ``m`` (frame → crop), ``size`` = (h, w): the
+    warp ``aligned_crop`` does (bilinear, reflected border), for a matrix kept from another
+    frame (predict looks at a new frame through a face track's last crop window)."""
+    import cv2
+
+    return cv2.warpAffine(
+        image, m, (size[1], size[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+    )
 
 
 def _ramp(n: int, px: float) -> np.ndarray:

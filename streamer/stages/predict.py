@@ -61,7 +61,7 @@ from pydantic import Field
 
 from streamer.errors import StreamerError
 from streamer.frame import Frame
-from streamer.geometry import FACE_CROPS, FaceCrops, paste_into
+from streamer.geometry import FACE_CROPS, FaceCrops, crop_with, paste_into
 from streamer.stages._model_params import ModelParams
 from streamer.stages.base import Stage, register
 
@@ -361,7 +361,7 @@ class Predict(Stage):
                 track.matrix = crops.matrices[i]
                 cur = crops.raw[i]
             else:
-                cur = _window(frame.image, track.matrix, size)
+                cur = crop_with(frame.image, track.matrix, size)
             cur_small = self._small(self._pad(cur, mult), CROP_SCALE)
             span = min(frame.index - track.index, MAX_SPAN)
             result = self._run(track.styled, track.raw_small, cur_small, span, 0.0, track.state, CROP_SCALE)
@@ -425,15 +425,6 @@ def render_prediction(image: np.ndarray, flow: np.ndarray, residual: np.ndarray)
     out = warped.astype(np.float32)
     out += res
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-def _window(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` seen through a crop window (frame → crop ``matrix``), as translate crops it."""
-    import cv2
-
-    return cv2.warpAffine(
-        image, matrix, (size[1], size[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
-    )
 
 
 def _within_window(window: np.ndarray, crop: np.ndarray, size: tuple[int, int]) -> bool:

@@ -101,7 +101,9 @@ def test_the_face_is_a_drawing_of_the_same_face(stylized: dict) -> None:
 
 
 def test_the_rest_of_the_picture_is_the_source(stylized: dict) -> None:
-    for src, dst, (_x1, _y1, _x2, y2) in zip(stylized["src"], stylized["dst"], stylized["boxes"], strict=True):
+    for src, dst, (_x1, _y1, _x2, y2) in zip(
+        stylized["src"], stylized["dst"], stylized["boxes"], strict=True
+    ):
         below = y2 + (y2 - _y1)  # well under the face crop (margin 0.25 of the box on each side)
         assert below < 700
         diff = np.abs(src[below:].astype(np.float64) - dst[below:]).mean()

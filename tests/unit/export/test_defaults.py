@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_defaults_quick_writes_every_model(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "export", "defaults", "--quick", "--out-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=1150,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1150,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     for name in ("embedder", "cartoon", "face_drawing", "face_drawing_BtoA", "deepfake", "predictor"):
@@ -35,6 +38,9 @@ def test_list_names_trained_models() -> None:
 
 def test_defaults_rejects_unknown_model() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "export", "defaults", "--only", "nope"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "export", "defaults", "--only", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "error:" in proc.stderr
