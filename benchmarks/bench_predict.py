@@ -638,6 +638,47 @@ def markdown_quality(q: dict[str, Any], region: str) -> list[str]:
     return lines
 
 
+def stage_cost(clip: Path, style: Path, predictor: Path, repeat: int) -> dict[str, Any]:
+    """The stylization stages alone, in this process, on frames already decoded and detected:
+    translate (faces) on every frame vs translate ``every: 2`` + predict, interleaved ``repeat``
+    times (fresh stages each time, the first frame of each run not timed: warm-up). CPU ms per
+    frame, median over the runs; no decode, detection or encode in the numbers."""
+    from streamer.stages.face_detect import FaceDetect
+    from streamer.stages.predict import Predict
+    from streamer.stages.translate import Translate
+
+    det = _stage(FaceDetect, "faces")
+    detected = [det.process(f) for f in read_clip(clip, None)]
+    det.close()
+    runs: dict[str, list[float]] = {"translate every 1": [], "translate every 2 + predict": []}
+    for _ in range(repeat):
+        for key in runs:
+            every = 1 if key.endswith("1") else 2
+            tr = _stage(Translate, "style", model=str(style), region="faces", every=every)
+            fill = _stage(Predict, "fill", model=str(predictor)) if every == 2 else None
+            for f in detected[:1]:  # warm-up
+                out = tr.process(f)
+                if fill is not None:
+                    fill.process(out)
+            t = time.process_time()
+            for f in detected[1:]:
+                out = tr.process(f)
+                if fill is not None:
+                    fill.process(out)
+            runs[key].append((time.process_time() - t) / (len(detected) - 1) * 1000)
+            tr.close()
+            if fill is not None:
+                fill.close()
+    med = {k: round(statistics.median(v), 2) for k, v in runs.items()}
+    return {
+        "clip": clip.name,
+        "frames": len(detected) - 1,
+        "cpu_ms_per_frame": med,
+        "runs": {k: [round(x, 2) for x in v] for k, v in runs.items()},
+        "speedup": round(med["translate every 1"] / med["translate every 2 + predict"], 2),
+    }
+
+
 def markdown(res: dict[str, Any]) -> str:
     lines: list[str] = []
     for q in res.get("quality", []):
@@ -659,6 +700,19 @@ def markdown(res: dict[str, Any]) -> str:
                     f"| {sink} | {label} | {r['output_frames']} | {r['wall_s']} | {r['fps_median']} | "
                     f"{', '.join(str(x) for x in r['fps_runs'])} | {_counter(r, 'predicted')} | {up} |"
                 )
+        lines.append("")
+    sc = res.get("stage_cost")
+    if sc:
+        lines += [
+            f"### Stylization stages alone ({sc['clip']}, {sc['frames']} frames decoded and detected "
+            f"beforehand; CPU time, median of {res['repeat']})",
+            "",
+            "| stages | CPU ms/frame | runs | speed-up |",
+            "|---|---:|---:|---:|",
+        ]
+        for key, ms in sc["cpu_ms_per_frame"].items():
+            up = f"**{sc['speedup']}x**" if key.endswith("predict") else ""
+            lines.append(f"| {key} | {ms} | {', '.join(str(x) for x in sc['runs'][key])} | {up} |")
         lines.append("")
     lv = res.get("live")
     if lv:
@@ -805,6 +859,10 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(markdown_quality(q, args.region)) + "\n", flush=True)
     if not args.no_speed:
         res["speed"] = speed(speed_pairs, speed_clip, args.speed_frames, args.repeat)
+        if faces:
+            res["stage_cost"] = stage_cost(
+                speed_clip or ROOT / "samples/one_face.mp4", style_q, predictor, args.repeat
+            )
     if not args.no_live:
         res["live"] = live(live_pairs, speed_clip)
     res["machine"]["load_avg_end"] = os.getloadavg()
