@@ -55,6 +55,7 @@ Example (``graphs/file_stylize_fast.yaml``)::
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -416,17 +417,25 @@ def render_prediction(image: np.ndarray, flow: np.ndarray, residual: np.ndarray)
 
     h, w = image.shape[:2]
     up = cv2.resize(np.ascontiguousarray(flow.transpose(1, 2, 0)), (w, h), interpolation=cv2.INTER_LINEAR)
-    xs = np.arange(w, dtype=np.float32)[None, :]
-    ys = np.arange(h, dtype=np.float32)[:, None]
     warped = cv2.remap(
-        image, up[..., 0] + xs, up[..., 1] + ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        image, cv2.add(up, _pixel_grid(h, w)), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     res = cv2.resize(
         np.ascontiguousarray(residual.transpose(1, 2, 0)), (w, h), interpolation=cv2.INTER_LINEAR
     )
-    out = warped.astype(np.float32)
-    out += res
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    # OpenCV's saturating add rounds like np.rint + clip; unlike numpy it releases the GIL, which
+    # matters when every stage of a graph is a Python thread
+    return cv2.add(warped, res, dtype=cv2.CV_8U)
+
+
+@functools.lru_cache(maxsize=8)
+def _pixel_grid(h: int, w: int) -> np.ndarray:
+    """float32 H x W x 2: each pixel's own (x, y), read-only, cached per size."""
+    grid = np.empty((h, w, 2), np.float32)
+    grid[..., 0] = np.arange(w, dtype=np.float32)[None, :]
+    grid[..., 1] = np.arange(h, dtype=np.float32)[:, None]
+    grid.flags.writeable = False
+    return grid
 
 
 def _within_window(window: np.ndarray, crop: np.ndarray, size: tuple[int, int]) -> bool:
