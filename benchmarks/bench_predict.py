@@ -157,16 +157,19 @@ def face_mask(crops: FaceCrops, height: int, width: int) -> np.ndarray:
     import cv2
 
     mask = np.zeros((height, width), np.uint8)
-    for m, raw in zip(crops.matrices, crops.raw, strict=True):
-        s_h, s_w = raw.shape[:2]
+    s_h = s_w = crops.size
+    for m in crops.matrices:
         inv = cv2.invertAffineTransform(np.asarray(m, np.float64))
         corners = np.array([[0, 0, 1], [s_w, 0, 1], [s_w, s_h, 1], [0, s_h, 1]], np.float64) @ inv.T
         cv2.fillConvexPoly(mask, np.round(corners).astype(np.int32), 1)
     return mask.astype(bool)
 
 
-def crop_flow(cur_raw: np.ndarray, prev_raw: np.ndarray, prev_styled: np.ndarray, method: str) -> np.ndarray:
-    """``prev_styled`` warped by the backward flow current raw crop → previous raw crop."""
+def flow_warp(
+    cur_raw: np.ndarray, prev_raw: np.ndarray, styled: np.ndarray, method: str, scale: float = 1.0
+) -> np.ndarray:
+    """``styled`` warped by ``scale`` x the OpenCV backward flow raw ``cur_raw`` → ``prev_raw``
+    (``method`` farneback or dis); scale 0.5 turns a flow over two frames into one frame's."""
     import cv2
 
     a = cv2.cvtColor(cur_raw, cv2.COLOR_RGB2GRAY)
@@ -178,7 +181,11 @@ def crop_flow(cur_raw: np.ndarray, prev_raw: np.ndarray, prev_styled: np.ndarray
     h, w = a.shape
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return cv2.remap(
-        prev_styled, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        styled,
+        xs + scale * flow[..., 0],
+        ys + scale * flow[..., 1],
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
     )
 
 
@@ -229,7 +236,7 @@ def faces_quality(clip: Path, style: Path, predictor: Path, count: int | None) -
         keys = _keys(crops)
         if crops.styled is not None:
             for k, key in enumerate(keys):
-                memory[key] = (i, crops.styled[k], crops.raw[k], crops.matrices[k])
+                memory[key] = (i, crops.styled[k], crops.raw[k], crops.matrices[k])  # type: ignore[index]
             memory = {k: v for k, v in memory.items() if v[0] >= i - 7}  # the predictor's horizon
             continue
         if not keys:
@@ -260,9 +267,8 @@ def faces_quality(clip: Path, style: Path, predictor: Path, count: int | None) -
                 _, styled, prev_raw, prev_m = memory[key]
                 m = prev_m if window else crops.matrices[k]
                 if method is not None:
-                    size = crops.raw[k].shape[:2]
-                    cur = crop_with(f.image, prev_m, size) if window else crops.raw[k]
-                    styled = crop_flow(cur, prev_raw, styled, method)
+                    cur = crop_with(f.image, m, (crops.size, crops.size))
+                    styled = flow_warp(cur, prev_raw, styled, method)
                 paste_into(out, styled, m, feather=crops.feather)
             spent[name] += time.perf_counter() - t
             outs[name] = out
@@ -348,27 +354,6 @@ def faces_live(truth: list[Frame], predictor: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------- frame
 
 
-def frame_flow(raw_t: np.ndarray, raw_t2: np.ndarray, styl_t1: np.ndarray, method: str) -> np.ndarray:
-    """Warp stylized t-1 by half the backward flow raw t -> raw t-2 (constant velocity)."""
-    import cv2
-
-    a = cv2.cvtColor(raw_t, cv2.COLOR_RGB2GRAY)
-    b = cv2.cvtColor(raw_t2, cv2.COLOR_RGB2GRAY)
-    if method == "farneback":
-        flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-    else:
-        flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(a, b, None)
-    h, w = a.shape
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(
-        styl_t1,
-        xs + flow[..., 0] / 2,
-        ys + flow[..., 1] / 2,
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-
-
 def _run_predict(frames: list[Frame], predictor: Path) -> tuple[dict[int, np.ndarray], float, dict[str, int]]:
     from streamer.stages.predict import Predict
 
@@ -406,7 +391,7 @@ def frame_quality(clip: Path, style: Path, predictor: Path, count: int | None, s
         rows["repeat last frame"].append(psnr(gt[i - 1].image, truth))
         for key, name in (("farneback", "Farneback flow"), ("dis", "DIS flow")):
             filled, dt = _timed(
-                lambda key=key, i=i: frame_flow(raw[i].image, raw[i - 2].image, gt[i - 1].image, key)
+                lambda key=key, i=i: flow_warp(raw[i].image, raw[i - 2].image, gt[i - 1].image, key, 0.5)
             )
             flow_s[key] += dt
             rows[name].append(psnr(filled, truth))

@@ -38,14 +38,17 @@ class FaceCrops:
     translate skipped (``every: k``) without redoing the geometry: paste a predicted crop with
     ``matrices[i]`` and ``feather``, and the rest of the picture is already right.
 
-    All tuples have one entry per face translate handles (after ``only``); ``styled`` is None
-    on a frame translate skipped."""
+    All tuples have one entry per face translate handles (after ``only``). On a frame translate
+    skipped only the geometry is there (``raw`` and ``styled`` are None): cropping costs a warp
+    per face, which a skipped frame should not pay for a stage that may not need it
+    (``crop_with(frame.image, matrices[i], (size, size))`` makes it)."""
 
     track_ids: tuple[int | None, ...]
     matrices: tuple[np.ndarray, ...]  # frame → crop, 2x3 float
-    raw: tuple[np.ndarray, ...]  # the crops of the frame's own picture, uint8 size x size x 3
-    styled: tuple[np.ndarray, ...] | None  # the translated crops (same size), None when skipped
+    size: int  # crops are size x size
     feather: float
+    raw: tuple[np.ndarray, ...] | None = None  # the crops of the frame's own picture (uint8)
+    styled: tuple[np.ndarray, ...] | None = None  # the translated crops (same size)
 
 
 def square_box(box: Sequence[float], margin: float, frame_w: int, frame_h: int) -> Box:

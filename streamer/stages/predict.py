@@ -147,7 +147,6 @@ class Predict(Stage):
         self.run_length = 0  # predicted frames in a row
         self.shape: tuple[int, int] | None = None
         self.tracks: dict[int | str, _Track] = {}  # faces path: per face track
-        self.faces_mode = False  # frames carry translate's face crops
 
     # ------------------------------------------------------------------ pictures and the model
 
@@ -261,7 +260,7 @@ class Predict(Stage):
         Faces path: repeated (a dropped frame has no picture of its own to paste faces into, and
         extrapolating the whole picture costs more than translating faces would have)."""
         assert self.out_last is not None
-        if self.faces_mode:
+        if isinstance(like.extra.get(FACE_CROPS), FaceCrops):
             self.counters["repeated"] += 1
             out = self.out_last
         else:
@@ -337,19 +336,19 @@ class Predict(Stage):
         frame to frame (several degrees), and two crops aligned on jittering detections differ
         by that jitter, which is not motion. Seen through one fixed window, the raw pictures
         differ only by how the face really moved, which is what the predictor's flow follows."""
-        self.faces_mode = True
         real = crops.styled is not None
+        styled_all, raw_all = crops.styled or (), crops.raw or ()  # both there on a real frame
         repeat = not real and self.run_length >= self.params.max_gap
         out = frame.image if real else frame.image.copy()
         keys = [t if t is not None else f"#{i}" for i, t in enumerate(crops.track_ids)]
         mult = self.multiple * CROP_SCALE // self.scale  # crops pad to what 1/CROP_SCALE needs
         for i, key in enumerate(keys):
             track = self.tracks.get(key)
-            size = crops.raw[i].shape[:2]
+            size = (crops.size, crops.size)
             if track is None:
                 if real:
-                    styled = self._pad(crops.styled[i], mult)  # type: ignore[index]
-                    raw_small = self._small(self._pad(crops.raw[i], mult), CROP_SCALE)
+                    styled = self._pad(styled_all[i], mult)
+                    raw_small = self._small(self._pad(raw_all[i], mult), CROP_SCALE)
                     state = self._zero_state(raw_small)
                     self.tracks[key] = _Track(frame.index, crops.matrices[i], styled, raw_small, state)
                 else:
@@ -362,17 +361,15 @@ class Predict(Stage):
             moved = not _within_window(track.matrix, crops.matrices[i], size)
             if moved:  # the face left the window: follow it (its own crop is the new window)
                 track.matrix = crops.matrices[i]
-                cur = crops.raw[i]
-            else:
-                cur = crop_with(frame.image, track.matrix, size)
+            cur = raw_all[i] if moved and raw_all else crop_with(frame.image, track.matrix, size)
             cur_small = self._small(self._pad(cur, mult), CROP_SCALE)
             span = min(frame.index - track.index, MAX_SPAN)
             result = self._run(track.styled, track.raw_small, cur_small, span, 0.0, track.state, CROP_SCALE)
             track.state, track.index = result["state_out"], frame.index
             if real:  # the state has seen this frame; the window moves to the new crop
                 track.matrix = crops.matrices[i]
-                track.styled = self._pad(crops.styled[i], mult)  # type: ignore[index]
-                track.raw_small = self._small(self._pad(crops.raw[i], mult), CROP_SCALE)
+                track.styled = self._pad(styled_all[i], mult)
+                track.raw_small = self._small(self._pad(raw_all[i], mult), CROP_SCALE)
                 continue
             flow = result["flow"][0] * (CROP_SCALE / self.scale)  # in the crop's own pixels
             track.styled = render_prediction(track.styled, flow, result["residual"][0])
@@ -417,7 +414,8 @@ def render_prediction(image: np.ndarray, flow: np.ndarray, residual: np.ndarray)
 
     h, w = image.shape[:2]
     up = cv2.resize(np.ascontiguousarray(flow.transpose(1, 2, 0)), (w, h), interpolation=cv2.INTER_LINEAR)
-    warped = cv2.remap(
+    # one 2-channel float map, no second map: OpenCV accepts None, its stubs do not say so
+    warped = cv2.remap(  # type: ignore[call-overload]
         image, cv2.add(up, _pixel_grid(h, w)), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     res = cv2.resize(

@@ -7,8 +7,8 @@ Trade-offs it exposes:
 - ``every``: translate every k-th frame only; frames in between pass unchanged with
   ``translated=False`` so a later stage (a frame predictor, say) may fill them in.
   With ``region: faces`` every frame also carries the face crops in
-  ``extra["face_crops"]`` (:class:`streamer.geometry.FaceCrops`: matrices, the raw crops, and
-  the translated ones on translated frames), which is what ``predict`` fills faces from.
+  ``extra["face_crops"]`` (:class:`streamer.geometry.FaceCrops`: the crop matrices; on
+  translated frames also the raw and the translated crops), which ``predict`` fills faces from.
 - ``region: faces``: crop each detected face (square, eyes level when keypoints are present,
   ``margin`` around the box), translate the crops ``batch`` at a time, paste them back through a
   feathered mask. A frame with no faces has nothing to translate and passes unchanged, marked
@@ -30,13 +30,14 @@ ONNX models give ``input_range``, ``layout`` and ``channel_order``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BeforeValidator, Field, model_validator
 
 from streamer.frame import Face, Frame
-from streamer.geometry import FACE_CROPS, FaceCrops, aligned_crop, eyes_of, paste_into
+from streamer.geometry import FACE_CROPS, FaceCrops, crop_matrix, crop_with, eyes_of, paste_into
 from streamer.onnx_model import normalize_range
 from streamer.stages._model_params import ModelParams
 from streamer.stages.base import Stage, register
@@ -112,7 +113,7 @@ class Translate(Stage):
         if frame.index % self.params.every != 0:
             self.counters["skipped"] = self.counters.get("skipped", 0) + 1
             if self.params.region == "faces":  # the crops a predict stage fills the faces from
-                crops = self._crops(frame, self._selected(frame), None)
+                crops = self._geometry(frame, self._selected(frame))
                 return frame.replace(translated=False, extra={**frame.extra, FACE_CROPS: crops})
             return frame.replace(translated=False)
         if self.params.region == "faces":
@@ -152,41 +153,35 @@ class Translate(Stage):
         enrolled = only == "enrolled"
         return tuple(f for f in frame.faces if (f.identity is not None) == enrolled)
 
-    def _crops(
-        self, frame: Frame, faces: tuple[Face, ...], styled: tuple[np.ndarray, ...] | None
-    ) -> FaceCrops:
-        crops, mats = [], []
-        for face in faces:
-            crop, m = aligned_crop(
-                frame.image, face.box, self.crop_size, margin=self.params.margin, eyes=eyes_of(face.keypoints)
+    def _geometry(self, frame: Frame, faces: tuple[Face, ...]) -> FaceCrops:
+        """The crop matrices of ``faces`` (no pixels: a skipped frame only needs where they are)."""
+        p = self.params
+        mats = tuple(
+            crop_matrix(
+                f.box, self.crop_size, frame.width, frame.height, margin=p.margin, eyes=eyes_of(f.keypoints)
             )
-            crops.append(crop)
-            mats.append(m)
-        return FaceCrops(
-            track_ids=tuple(f.track_id for f in faces),
-            matrices=tuple(mats),
-            raw=tuple(crops),
-            styled=styled,
-            feather=self.params.feather,
+            for f in faces
         )
+        return FaceCrops(tuple(f.track_id for f in faces), mats, self.crop_size, p.feather)
 
     def _faces(self, frame: Frame) -> Frame:
-        faces = self._selected(frame)
-        crops = self._crops(frame, faces, ())
-        if not faces:
+        geometry = self._geometry(frame, self._selected(frame))
+        size = self.crop_size
+        raw = tuple(crop_with(frame.image, m, (size, size)) for m in geometry.matrices)
+        if not raw:
+            crops = dataclasses.replace(geometry, raw=(), styled=())
             return frame.replace(translated=True, extra={**frame.extra, FACE_CROPS: crops})
         import cv2
 
-        size = self.crop_size
         out = frame.image.copy()
         styled: list[np.ndarray] = []
         b = self.params.batch
-        for start in range(0, len(faces), b):
-            results = self.model.run(np.stack(crops.raw[start : start + b]))
-            for result, m in zip(results, crops.matrices[start : start + b], strict=True):
+        for start in range(0, len(raw), b):
+            results = self.model.run(np.stack(raw[start : start + b]))
+            for result, m in zip(results, geometry.matrices[start : start + b], strict=True):
                 if result.shape[:2] != (size, size):  # a model that changes size (upscalers)
                     result = cv2.resize(result, (size, size), interpolation=cv2.INTER_AREA)
                 paste_into(out, result, m, feather=self.params.feather)
                 styled.append(result)
-        crops = FaceCrops(crops.track_ids, crops.matrices, crops.raw, tuple(styled), crops.feather)
+        crops = dataclasses.replace(geometry, raw=raw, styled=tuple(styled))
         return frame.replace(image=out, translated=True, extra={**frame.extra, FACE_CROPS: crops})

@@ -7,10 +7,8 @@ filter the model was trained to imitate (export/train_cartoon.py).
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ from export.onnx_io import psnr, read_metadata
 from export.train_cartoon import auto_levels, cartoon_filter
 from streamer.graph import load_graph
 from streamer.runner import RunOptions, run_graph
+from tests.graphs.media import decode
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIP = ROOT / "samples" / "face_audio.mp4"
@@ -27,37 +26,21 @@ MODEL = ROOT / "models" / "cartoon.onnx"
 FRAMES = 24
 
 
-def decode(path: Path) -> tuple[list[int], list[np.ndarray], Fraction, str | None, int]:
-    """Video pts, RGB frames, video time base, audio codec name and audio packet count."""
-    with av.open(str(path)) as c:
-        a = c.streams.audio[0] if c.streams.audio else None
-        acodec = a.codec_context.name if a else None
-        apkts = sum(1 for p in c.demux(audio=0) if p.size) if a else 0
-    with av.open(str(path)) as c:
-        v = c.streams.video[0]
-        pts, frames = [], []
-        for f in c.decode(v):
-            pts.append(f.pts)
-            frames.append(f.to_ndarray(format="rgb24"))
-        return pts, frames, v.time_base, acodec, apkts
-
-
 @pytest.fixture(scope="module")
 def stylized(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("stylize") / "out.mp4"
     spec = load_graph(GRAPH, [f"cam.uri={CLIP}", f"out.path={out}", "out.crf=18"])
     result = run_graph(spec, RunOptions(max_frames=FRAMES, quiet=True, handle_signals=False))
     assert result.error is None, result.error
-    src_pts, src, src_tb, src_acodec, _ = decode(CLIP)
-    dst_pts, dst, dst_tb, dst_acodec, dst_apkts = decode(out)
+    src, dst = decode(CLIP), decode(out)
     return {
         "result": result,
-        "src_t": [Fraction(p) * src_tb for p in src_pts[:FRAMES]],
-        "src": src[:FRAMES],
-        "dst_t": [Fraction(p) * dst_tb for p in dst_pts],
-        "dst": dst,
-        "acodec": (src_acodec, dst_acodec),
-        "apkts": dst_apkts,
+        "src_t": src.times[:FRAMES],
+        "src": src.frames[:FRAMES],
+        "dst_t": dst.times,
+        "dst": dst.frames,
+        "acodec": (src.audio_codec, dst.audio_codec),
+        "apkts": dst.audio_packets,
     }
 
 
@@ -122,6 +105,6 @@ def test_quick_training_writes_a_working_model(tmp_path: Path) -> None:
     assert meta["family"] == "fast-style" and meta["source"].startswith("cartoon.pth")
     from export.onnx_io import INPUT_NAME, OUTPUT_NAME, ort_session
 
-    x = cv2.resize(decode(CLIP)[1][0], (96, 56))
+    x = cv2.resize(decode(CLIP).frames[0], (96, 56))
     y = ort_session(out, threads=2).run([OUTPUT_NAME], {INPUT_NAME: x[None]})[0]
     assert y.shape == (1, 56, 96, 3) and y.dtype == np.uint8 and y.std() > 1

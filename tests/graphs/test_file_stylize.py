@@ -9,7 +9,6 @@ saturated, the same face: grey levels correlate); the rest of the picture is the
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -19,6 +18,7 @@ import pytest
 
 from streamer.graph import load_graph
 from streamer.runner import RunOptions, run_graph
+from tests.graphs.media import decode
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIP = ROOT / "samples" / "one_face.mp4"
@@ -30,38 +30,22 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def decode(path: Path) -> tuple[list[Fraction], list[np.ndarray], str | None, int]:
-    """Video times, RGB frames, audio codec name and audio packet count."""
-    with av.open(str(path)) as c:
-        a = c.streams.audio[0] if c.streams.audio else None
-        acodec = a.codec_context.name if a else None
-        apkts = sum(1 for p in c.demux(audio=0) if p.size) if a else 0
-    with av.open(str(path)) as c:
-        v = c.streams.video[0]
-        times, frames = [], []
-        for f in c.decode(v):
-            times.append(Fraction(f.pts) * v.time_base)
-            frames.append(f.to_ndarray(format="rgb24"))
-    return times, frames, acodec, apkts
-
-
 @pytest.fixture(scope="module")
 def stylized(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("file_stylize") / "out.mp4"
     spec = load_graph(GRAPH, [f"out.path={out}"])  # the graph's own clip: samples/one_face.mp4
     result = run_graph(spec, RunOptions(max_frames=FRAMES, quiet=True, handle_signals=False))
     assert result.error is None, result.error
-    src_t, src, src_acodec, src_apkts = decode(CLIP)
-    dst_t, dst, dst_acodec, dst_apkts = decode(out)
+    src, dst = decode(CLIP), decode(out)
     truth = json.loads(CLIP.with_suffix(".faces.json").read_text())["frames"]
     return {
         "result": result,
-        "src_t": src_t[:FRAMES],
-        "src": src[:FRAMES],
-        "dst_t": dst_t,
-        "dst": dst,
-        "acodec": (src_acodec, dst_acodec),
-        "apkts": (src_apkts, dst_apkts),
+        "src_t": src.times[:FRAMES],
+        "src": src.frames[:FRAMES],
+        "dst_t": dst.times,
+        "dst": dst.frames,
+        "acodec": (src.audio_codec, dst.audio_codec),
+        "apkts": (src.audio_packets, dst.audio_packets),
         "boxes": [[int(round(v)) for v in fr["faces"][0]["box"]] for fr in truth[:FRAMES]],
     }
 

@@ -272,8 +272,11 @@ def test_faces_path_predicts_only_the_faces(clip_faces: list[Frame]) -> None:
     assert min(gains) > 0.5 and np.mean(gains) > 2.0, gains  # measured 0.9-6.1 dB, mean 3.2
     # the crops translate left are what predict filled from (none on skipped frames' styled side)
     skipped = _translate(clip_faces[:2], 2)[1]
-    assert skipped.translated is False and skipped.extra[FACE_CROPS].styled is None
-    assert skipped.extra[FACE_CROPS].raw[0].shape == (256, 256, 3)
+    geometry = skipped.extra[FACE_CROPS]
+    assert skipped.translated is False and geometry.styled is None and geometry.raw is None
+    assert geometry.size == 256 and geometry.track_ids == truth[1].extra[FACE_CROPS].track_ids
+    np.testing.assert_array_equal(geometry.matrices[0], truth[1].extra[FACE_CROPS].matrices[0])
+    assert truth[1].extra[FACE_CROPS].raw[0].shape == (256, 256, 3)
 
 
 @needs_models
