@@ -10,6 +10,13 @@ What is measured, on the first ``frames`` frames of the graph's source, ``repeat
 - **naive loop**: one thread pulling each source frame through every stage in order: what a
   ``while cap.read(): ...`` script does.
 
+Each measure also reports CPU ms per source frame: the process's CPU time over the same span
+(every thread: decoder, encoder and onnxruntime threads included). CPU time is what the stages
+share: with C cores, a pipeline runs at about ``C * 1000 / (sum of the stages' CPU ms)``
+frames/s at best however it overlaps them (the "CPU:" line; a stage using several threads alone
+spends a little more CPU than in the pipeline, where the cores are already busy), and CPU time
+is far less disturbed than wall time by other jobs on a shared machine.
+
 It prints a table and writes JSON; it never fails on timing. On a machine with fewer cores
 than stages, the pipeline can only approach the slowest stage alone (they share the cores).
 """
@@ -46,45 +53,45 @@ def _new_stage(spec: GraphSpec, name: str, ctx: RunContext) -> Stage:
     return s.cls(s.name, s.params, ctx)
 
 
-def _read_source(spec: GraphSpec, frames: int, ctx: RunContext) -> tuple[list[Frame], float]:
+def _read_source(spec: GraphSpec, frames: int, ctx: RunContext) -> tuple[list[Frame], float, float]:
     src_spec = spec.sources[0]
     src = _new_stage(spec, src_spec.name, ctx)
     assert isinstance(src, Source)
     src.open()
     got: list[Frame] = []
     try:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         gen = src.frames()
         for frame in gen:
             got.append(frame)
             if len(got) >= frames:
                 break
         gen.close()
-        elapsed = time.perf_counter() - t
+        elapsed, cpu = time.perf_counter() - t, time.process_time() - c
     finally:
         src.close()
     if not got:
         raise StreamerError(f"bench: source '{src_spec.name}' produced no frames")
-    return got, elapsed
+    return got, elapsed, cpu
 
 
-def _time_stage(stage: Stage, inputs: list[Frame]) -> tuple[list[Frame], float]:
+def _time_stage(stage: Stage, inputs: list[Frame]) -> tuple[list[Frame], float, float]:
     stage.open()
     outs: list[Frame] = []
     try:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for f in inputs:
             outs.extend(_as_list(stage.process(f)))
         outs.extend(stage.flush())
         if isinstance(stage, Sink):
             stage.close()
-        elapsed = time.perf_counter() - t
+        elapsed, cpu = time.perf_counter() - t, time.process_time() - c
     finally:
         stage.close()
-    return outs, elapsed
+    return outs, elapsed, cpu
 
 
-def _naive_loop(spec: GraphSpec, frames: int, ctx: RunContext) -> tuple[int, float]:
+def _naive_loop(spec: GraphSpec, frames: int, ctx: RunContext) -> tuple[int, float, float]:
     stages = {s.name: _new_stage(spec, s.name, ctx) for s in spec.stages}
     for st in stages.values():
         st.open()
@@ -92,7 +99,7 @@ def _naive_loop(spec: GraphSpec, frames: int, ctx: RunContext) -> tuple[int, flo
     assert isinstance(src, Source)
     n = 0
     try:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         gen = src.frames()
         for frame in gen:
             outputs: dict[str, list[Frame]] = {src.name: [frame]}
@@ -114,11 +121,11 @@ def _naive_loop(spec: GraphSpec, frames: int, ctx: RunContext) -> tuple[int, flo
             pending[s.name] = held + list(stages[s.name].flush())
         for st in stages.values():
             st.close()
-        elapsed = time.perf_counter() - t
+        elapsed, cpu = time.perf_counter() - t, time.process_time() - c
     finally:
         for st in stages.values():
             st.close()
-    return n, elapsed
+    return n, elapsed, cpu
 
 
 def bench_graph(
@@ -141,11 +148,13 @@ def bench_graph(
         raise StreamerError("bench: expected --frames >= 1 and --repeat >= 1")
 
     alone: dict[str, list[float]] = {s.name: [] for s in spec.stages}
+    alone_cpu: dict[str, list[float]] = {s.name: [] for s in spec.stages}  # CPU s per run
     counts: dict[str, int] = {}
     cached: list[Frame] = []
     for _ in range(repeat):
-        cached, elapsed = _read_source(spec, frames, ctx)
+        cached, elapsed, cpu = _read_source(spec, frames, ctx)
         alone[spec.sources[0].name].append(len(cached) / elapsed)
+        alone_cpu[spec.sources[0].name].append(cpu)
     n = len(cached)
     counts[spec.sources[0].name] = n
     produced: dict[str, list[Frame]] = {spec.sources[0].name: cached}
@@ -155,39 +164,62 @@ def bench_graph(
         inputs = produced[s.input]
         counts[s.name] = len(inputs)
         for r in range(repeat):
-            outs, elapsed = _time_stage(_new_stage(spec, s.name, ctx), inputs)
+            outs, elapsed, cpu = _time_stage(_new_stage(spec, s.name, ctx), inputs)
             alone[s.name].append(len(inputs) / elapsed if elapsed > 0 else float("inf"))
+            alone_cpu[s.name].append(cpu)
             if r == 0:
                 produced[s.name] = outs
         print(f"  {s.name}: {statistics.median(alone[s.name]):.1f} fps alone", file=sys.stderr)
     del produced
 
     pipeline: list[float] = []
-    for _ in range(repeat):
+    pipeline_cpu: list[float] = []
+    for r in range(repeat):
+        # the stages' start lines (provider, threads, output file) once, not once per run
+        silent: dict[str, Any] = {} if r == 0 else {"log": lambda _m: None}
         t = time.perf_counter()
-        result = run_graph(spec, RunOptions(max_frames=n, quiet=True, handle_signals=False))
+        result = run_graph(spec, RunOptions(max_frames=n, quiet=True, handle_signals=False, **silent))
         wall = time.perf_counter() - t
         if result.error is not None:
             raise result.error
         pipeline.append(n / wall)
+        pipeline_cpu.append(result.cpu if result.cpu is not None else float("nan"))
     naive: list[float] = []
+    naive_cpu: list[float] = []
     for _ in range(repeat):
-        done, elapsed = _naive_loop(spec, n, ctx)
+        done, elapsed, cpu = _naive_loop(spec, n, ctx)
         naive.append(done / elapsed)
+        naive_cpu.append(cpu)
+
+    def ms(seconds: list[float]) -> float:  # CPU ms per source frame, median over the runs
+        return statistics.median(seconds) * 1000 / n
 
     med = {k: statistics.median(v) for k, v in alone.items()}
+    med_cpu = {k: ms(v) for k, v in alone_cpu.items()}
     slowest = min(med, key=lambda k: med[k])
     p_fps, n_fps = statistics.median(pipeline), statistics.median(naive)
+    p_cpu, n_cpu = ms(pipeline_cpu), ms(naive_cpu)
+    cores = _cores()
+    cpu_sum = sum(med_cpu.values())
+    cpu_fps = cores * 1000 / cpu_sum if cpu_sum > 0 else float("inf")
     rows = [
-        [f"{k} ({spec.stage(k).type}) alone", str(counts[k]), f"{v:.1f}", f"{v / med[slowest]:.2f}"]
+        [
+            f"{k} ({spec.stage(k).type}) alone",
+            str(counts[k]),
+            f"{v:.1f}",
+            f"{med_cpu[k]:.1f}",
+            f"{v / med[slowest]:.2f}",
+        ]
         for k, v in med.items()
     ]
-    rows.append(["pipeline (threaded)", str(n), f"{p_fps:.1f}", f"{p_fps / med[slowest]:.2f}"])
-    rows.append(["naive loop (1 thread)", str(n), f"{n_fps:.1f}", f"{n_fps / med[slowest]:.2f}"])
-    table = format_table(rows, ["measure", "frames", "fps", "x slowest"])
+    rows.append(["pipeline (threaded)", str(n), f"{p_fps:.1f}", f"{p_cpu:.1f}", f"{p_fps / med[slowest]:.2f}"])
+    rows.append(["naive loop (1 thread)", str(n), f"{n_fps:.1f}", f"{n_cpu:.1f}", f"{n_fps / med[slowest]:.2f}"])
+    table = format_table(rows, ["measure", "frames", "fps", "CPU ms/frame", "x slowest"])
     summary = (
         f"pipeline / slowest stage alone ({slowest}) = {p_fps / med[slowest]:.2f}; "
-        f"pipeline / naive loop = {p_fps / n_fps:.2f}  (medians of {repeat})"
+        f"pipeline / naive loop = {p_fps / n_fps:.2f}  (medians of {repeat})\n"
+        f"CPU: the stages alone use {cpu_sum:.1f} ms per frame in all, {cores} cores ~ {cpu_fps:.1f} fps; "
+        f"the pipeline used {p_cpu:.1f} ms per frame"
     )
     print(f"streamer bench {path}  ({n} frames, {platform.machine()}, {_cores()} cores)", file=stream)
     print(table, file=stream)
@@ -208,6 +240,10 @@ def bench_graph(
         "naive_runs": [round(x, 2) for x in naive],
         "pipeline_over_slowest": round(p_fps / med[slowest], 3),
         "pipeline_over_naive": round(p_fps / n_fps, 3),
+        "stage_alone_cpu_ms_per_frame": {k: round(v, 2) for k, v in med_cpu.items()},
+        "pipeline_cpu_ms_per_frame": round(p_cpu, 2),
+        "naive_cpu_ms_per_frame": round(n_cpu, 2),
+        "cpu_estimate_fps": round(cpu_fps, 2),
     }
     target = json_path or Path("out") / "bench" / f"{spec.name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)

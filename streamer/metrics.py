@@ -84,7 +84,9 @@ def format_table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-def summary_table(metrics: list[StageMetrics], wall: float) -> str:
+def summary_table(metrics: list[StageMetrics], wall: float, cpu: float | None = None) -> str:
+    """The per-stage table, then the wall time and, given ``cpu`` (process CPU seconds over the
+    same span), how many cores the run kept busy on average."""
     header = ["stage", "type", "in", "out", "drops", "p50 ms", "p95 ms", "fps", "notes"]
     rows = []
     for m in metrics:
@@ -102,7 +104,10 @@ def summary_table(metrics: list[StageMetrics], wall: float) -> str:
                 notes,
             ]
         )
-    return format_table(rows, header) + f"\nwall time {wall:.2f} s"
+    tail = f"wall time {wall:.2f} s"
+    if cpu is not None and wall > 0:
+        tail += f", CPU time {cpu:.2f} s ({cpu / wall:.1f} cores busy)"
+    return format_table(rows, header) + "\n" + tail
 
 
 class Progress:

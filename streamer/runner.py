@@ -117,12 +117,13 @@ class RunResult:
     mode: str
     wall: float
     metrics: list[StageMetrics]
+    cpu: float | None = None  # process CPU seconds (every thread: stages, codecs, onnxruntime) while it ran
     stopped: str | None = None  # "signal", "error", "stage" (a stage asked to stop) or None
     error: StageError | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def table(self) -> str:
-        return summary_table(self.metrics, self.wall)
+        return summary_table(self.metrics, self.wall, self.cpu)
 
     def stage(self, name: str) -> StageMetrics:
         return next(m for m in self.metrics if m.name == name)
@@ -132,6 +133,7 @@ class RunResult:
             "graph": self.graph,
             "mode": self.mode,
             "wall_s": round(self.wall, 4),
+            "cpu_s": None if self.cpu is None else round(self.cpu, 4),
             "stopped": self.stopped,
             "error": None if self.error is None else str(self.error),
             "stages": [m.to_json() for m in self.metrics],
@@ -395,7 +397,7 @@ class GraphRunner:
                 t.start()
             self._wait_opened(len(threads))
             progress = Progress(self._total_frames(), enabled=show)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             self._go.set()
             next_update = 0.0
             while True:
@@ -412,11 +414,12 @@ class GraphRunner:
                 signal.signal(sig, handler)
         progress.update(self._done(sinks))
         progress.finish()
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         return RunResult(
             graph=self.spec.name,
             mode=self.spec.mode,
             wall=wall,
+            cpu=cpu,
             metrics=[self.metrics[s.name] for s in self.spec.stages],
             stopped=self._stopped_by,
             error=self._error,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -99,3 +101,23 @@ def test_bench_writes_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixtu
     saved = json.loads(target.read_text())
     assert saved["frames"] == 20 and set(saved["stage_alone_fps"]) == {"cam", "small", "out"}
     assert res["pipeline_fps"] > 0 and res["naive_fps"] > 0
+    # CPU time per frame: decoding and encoding 20 frames costs some, and the "CPU:" estimate is
+    # the cores over the stages' sum
+    assert "CPU ms/frame" in out and "CPU: the stages alone use" in out
+    cpu = saved["stage_alone_cpu_ms_per_frame"]
+    assert set(cpu) == {"cam", "small", "out"} and cpu["cam"] > 0 and cpu["out"] > 0
+    assert saved["pipeline_cpu_ms_per_frame"] > 0 and saved["naive_cpu_ms_per_frame"] > 0
+    assert saved["cpu_estimate_fps"] == pytest.approx(saved["cores"] * 1000 / sum(cpu.values()), rel=0.01)
+
+
+def test_run_result_counts_cpu_time(tmp_path: Path) -> None:
+    """The run's summary says how much CPU it used, and how many cores that kept busy."""
+    spec = load_graph(
+        ROOT / "graphs" / "file_transcode.yaml", [f"cam.uri={CLIP}", f"out.path={tmp_path}/c.mp4"]
+    )
+    result = run_graph(spec, RunOptions(quiet=True, handle_signals=False))
+    assert result.error is None and result.cpu is not None
+    # decoding and encoding real video costs CPU; a process cannot use more than its cores
+    assert 0 < result.cpu <= result.wall * (os.cpu_count() or 1) + 0.05
+    assert result.to_json()["cpu_s"] == pytest.approx(result.cpu, abs=1e-3)
+    assert re.search(r"CPU time \d+\.\d\d s \(\d+\.\d cores busy\)", result.table())
