@@ -1,7 +1,8 @@
 """Frame prediction: quality of the filled frames, speed of `every: 2` + predict, and the live check.
 
 ``python benchmarks/bench_predict.py [--region faces|frame] [--clips CLIP ...] [--frames N]
-[--speed-frames N] [--repeat 3] [--quick] [--no-quality] [--no-speed] [--no-live] [--json PATH]``
+[--speed-clips CLIP ...] [--speed-frames N] [--repeat 3] [--quick] [--no-quality] [--no-speed]
+[--no-live] [--json PATH]``
 
 ``--region faces`` (the default, the project's default use) measures graphs/file_stylize.yaml
 (capture → face_detect → translate faces, models/face_drawing.onnx → encode) against
@@ -33,10 +34,16 @@ graphs/file_stylize_fast.yaml (the same with ``every: 2`` and a ``predict`` stag
    between never reach the stage). The faces path repeats the last output for frames that never
    arrived (there is no picture of theirs to paste faces into), so both rows must agree: the
    table checks the stage does exactly that; the frame region extrapolates instead.
-2. Speed, offline through the runner on ``samples/one_face.mp4`` (all frames), median of
-   ``--repeat`` runs: file_stylize vs file_stylize_fast, (a) as the graphs are, encoding to a
-   temp file, (b) with the encode stage replaced by a ``null`` sink (the stylization alone).
-   The graphs are used as they are (no thread settings forced); only paths are redirected.
+2. Speed, offline through the runner on the graphs' own clip ``samples/one_face.mp4`` (720p,
+   one face) and on ``samples/two_people.mp4`` (540p, two faces: twice the stylization per
+   frame), all frames, median of ``--repeat`` interleaved runs: file_stylize vs
+   file_stylize_fast, (a) as the graphs are, encoding to a temp file, (b) with the encode stage
+   replaced by a ``null`` sink (the stylization alone). The graphs are used as they are (no
+   thread settings forced); only paths are redirected. Each run also records the process's CPU
+   ms per frame, which other jobs on a shared machine disturb far less than wall time.
+   Then every stage alone (CPU ms per frame; decode, face_detect and encode are shared by both
+   graphs), and a CPU model from those costs: the speed-up the shared stages allow, and how
+   expensive translate would have to be for 1.6x (see ``stage_cost``).
 3. Live (``--realtime``, live mode, the 30 fps clip): file_stylize with a null sink (translate
    alone, dropping what it cannot keep up with) vs file_stylize_fast with ``every`` forced to 1
    and a null sink (the drops are filled by predict).
@@ -512,6 +519,10 @@ def run_doc(doc: dict[str, Any], graph: Path, *, mode: str, realtime: bool) -> d
             s.name: round(s.busy / max(1, s.frames_in or s.frames_out) * 1000, 2) for s in result.metrics
         },
         "counters": {f"{s.name}.{k}": v for s in result.metrics for k, v in s.counters.items()},
+        # the whole process's CPU time per source frame (every thread): what the stages share
+        "cpu_ms_per_frame": (
+            round(result.cpu * 1000 / max(1, src.frames_out), 2) if result.cpu is not None else None
+        ),
     }
 
 
@@ -519,28 +530,60 @@ def _counter(r: dict[str, Any], key: str) -> int:
     return sum(v for k, v in r["counters"].items() if k.endswith("." + key))
 
 
+SINKS = ("encode", "null")
+
+
 def speed(
-    pairs: list[tuple[str, Path, dict[str, Any]]], clip: Path | None, frames: int | None, repeat: int
+    pairs: list[tuple[str, Path, dict[str, Any]]],
+    clips: list[Path | None],
+    frames: int | None,
+    repeat: int,
 ) -> dict[str, Any]:
-    """Each (label, graph, graph_doc options) offline, ``repeat`` times, with encode and with null."""
+    """Per clip (None: the graphs' own), each (label, graph, graph_doc options) offline with
+    encode and with a null sink, ``repeat`` rounds. A round runs every graph and sink once, in
+    turn, so a slow spell of a shared machine hits them alike (interleaved, not one graph's runs
+    then the other's). Per run: frames/s (wall) and the process's CPU ms per frame."""
     res: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for sink in ("encode", "null"):
-            block: dict[str, Any] = {}
-            for label, graph, opts in pairs:
-                runs = []
-                for _ in range(repeat):
-                    doc = graph_doc(graph, out_dir=Path(tmp), sink=sink, clip=clip, frames=frames, **opts)
-                    runs.append(run_doc(doc, graph, mode="offline", realtime=False))
-                med = sorted(runs, key=lambda r: r["fps"])[len(runs) // 2]
-                block[label] = {
-                    **med,
-                    "fps_runs": [r["fps"] for r in runs],
-                    "fps_median": statistics.median(r["fps"] for r in runs),
-                }
-            slow, fast = (block[label]["fps_median"] for label, _, _ in pairs)
-            block["speedup"] = round(fast / slow, 2) if slow else None
-            res[sink] = block
+        for clip in clips:
+            runs: dict[tuple[str, str], list[dict[str, Any]]] = {
+                (sink, label): [] for sink in SINKS for label, _, _ in pairs
+            }
+            for _ in range(repeat):
+                for sink in SINKS:
+                    for label, graph, opts in pairs:
+                        doc = graph_doc(graph, out_dir=Path(tmp), sink=sink, clip=clip, frames=frames, **opts)
+                        runs[(sink, label)].append(run_doc(doc, graph, mode="offline", realtime=False))
+            per_sink: dict[str, Any] = {}
+            for sink in SINKS:
+                block: dict[str, Any] = {}
+                for label, _, _ in pairs:
+                    rs = runs[(sink, label)]
+                    med = sorted(rs, key=lambda r: r["fps"])[len(rs) // 2]
+                    cpu = [r["cpu_ms_per_frame"] for r in rs if r["cpu_ms_per_frame"] is not None]
+                    block[label] = {
+                        **med,
+                        "fps_runs": [r["fps"] for r in rs],
+                        "fps_median": statistics.median(r["fps"] for r in rs),
+                        "cpu_ms_runs": cpu,
+                        "cpu_ms_median": round(statistics.median(cpu), 2) if cpu else None,
+                    }
+                slow, fast = (block[label] for label, _, _ in pairs)
+                block["speedup"] = (
+                    round(fast["fps_median"] / slow["fps_median"], 2) if slow["fps_median"] else None
+                )
+                block["cpu_speedup"] = (
+                    round(slow["cpu_ms_median"] / fast["cpu_ms_median"], 2)
+                    if slow["cpu_ms_median"] and fast["cpu_ms_median"]
+                    else None
+                )
+                per_sink[sink] = block
+            name = (
+                clip.name
+                if clip is not None
+                else Path(graph_doc(pairs[0][1], out_dir=Path(tmp), sink="null")["stages"][0]["uri"]).name
+            )
+            res[name] = per_sink
     return res
 
 
@@ -624,18 +667,46 @@ def markdown_quality(q: dict[str, Any], region: str) -> list[str]:
 
 
 def stage_cost(clip: Path, style: Path, predictor: Path, repeat: int) -> dict[str, Any]:
-    """The stylization stages alone, in this process, on frames already decoded and detected:
-    translate (faces) on every frame vs translate ``every: 2`` + predict, interleaved ``repeat``
-    times (fresh stages each time, the first frame of each run not timed: warm-up). CPU ms per
-    frame, median over the runs; no decode, detection or encode in the numbers."""
+    """Every stage of the two graphs alone, in this process, CPU ms per frame (median of
+    ``repeat`` runs; process CPU time, so onnxruntime's, the decoder's and x264's threads count).
+
+    - the stylization stages, on frames already decoded and detected: translate (faces) on
+      every frame vs translate ``every: 2`` + predict, interleaved (fresh stages each run, the
+      first frame of each run not timed: warm-up);
+    - the stages both graphs share: decode (capture), face_detect and encode (libx264 with the
+      graphs' preset, the full-rate output), each on the whole clip.
+
+    With these, a CPU model of the two graphs on C saturated cores: frames/s ~ C * 1000 / (sum of
+    the stages' CPU ms). The speed-up it allows is (S + T1) / (S + T2), S the shared stages, T1
+    translate every 1, T2 every 2 + predict: the shared stages cap it (Amdahl). Writing
+    T2 = T1 / 2 + x (x: predict plus the skipped frames' bookkeeping), a speed-up of R needs
+    T1 >= (R - 1) * S / (1 - R / 2) + R * x / (1 - R / 2), and file_stylize would then run at about
+    C * 1000 / (S + T1) frames/s."""
+    from streamer.stages.encode import Encode
     from streamer.stages.face_detect import FaceDetect
     from streamer.stages.predict import Predict
     from streamer.stages.translate import Translate
 
+    def cpu_ms(fn: Callable[[], Any], frames: int) -> tuple[Any, float]:
+        t = time.process_time()
+        out = fn()
+        return out, (time.process_time() - t) / frames * 1000
+
+    shared: dict[str, list[float]] = {"decode": [], "face_detect": [], "encode": []}
+    decoded: list[Frame] = []
+    for _ in range(repeat):
+        decoded, ms = cpu_ms(lambda: read_clip(clip, None), 1)
+        shared["decode"].append(ms / len(decoded))
+    n = len(decoded)
     det = _stage(FaceDetect, "faces")
-    detected = [det.process(f) for f in read_clip(clip, None)]
+    det.process(decoded[0])  # warm-up
+    detected: list[Frame] = []
+    for _ in range(repeat):
+        detected, ms = cpu_ms(lambda: [det.process(f) for f in decoded], n)
+        shared["face_detect"].append(ms)
     det.close()
     runs: dict[str, list[float]] = {"translate every 1": [], "translate every 2 + predict": []}
+    full_rate: list[Frame] = []
     for _ in range(repeat):
         for key in runs:
             every = 1 if key.endswith("1") else 2
@@ -645,64 +716,140 @@ def stage_cost(clip: Path, style: Path, predictor: Path, repeat: int) -> dict[st
                 out = tr.process(f)
                 if fill is not None:
                     fill.process(out)
+            outs: list[Frame] = []
             t = time.process_time()
             for f in detected[1:]:
                 out = tr.process(f)
+                outs.append(out)
                 if fill is not None:
                     fill.process(out)
             runs[key].append((time.process_time() - t) / (len(detected) - 1) * 1000)
+            if every == 1:
+                full_rate = outs
             tr.close()
             if fill is not None:
                 fill.close()
+    preset = _graph_preset(ROOT / FACES_GRAPHS[0])
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeat):
+            enc = _stage(Encode, "out", path=str(Path(tmp) / "e.mp4"), preset=preset, audio="drop")
+
+            def encode_all(enc: Any = enc) -> None:
+                for f in full_rate:
+                    enc.write(f)
+                enc.close()
+
+            _, ms = cpu_ms(encode_all, len(full_rate))
+            shared["encode"].append(ms)
     med = {k: round(statistics.median(v), 2) for k, v in runs.items()}
+    shared_med = {k: round(statistics.median(v), 2) for k, v in shared.items()}
+    t1, t2 = med["translate every 1"], med["translate every 2 + predict"]
+    x = t2 - t1 / 2
+    cores = _cores()
+    model: dict[str, Any] = {}
+    for sink in SINKS:
+        s_ms = (
+            shared_med["decode"]
+            + shared_med["face_detect"]
+            + (shared_med["encode"] if sink == "encode" else 0)
+        )
+        target = 1.6
+        t1_needed = ((target - 1) * s_ms + target * x) / (1 - target / 2)
+        model[sink] = {
+            "shared_ms": round(s_ms, 2),
+            "speedup_estimate": round((s_ms + t1) / (s_ms + t2), 2),
+            "every1_fps_estimate": round(cores * 1000 / (s_ms + t1), 1),
+            "every2_fps_estimate": round(cores * 1000 / (s_ms + t2), 1),
+            "translate_ms_for_1.6x": round(t1_needed, 1),
+            "every1_fps_at_that_cost": round(cores * 1000 / (s_ms + t1_needed), 1),
+        }
     return {
         "clip": clip.name,
         "frames": len(detected) - 1,
+        "cores": cores,
+        "encode_preset": preset,
         "cpu_ms_per_frame": med,
-        "runs": {k: [round(x, 2) for x in v] for k, v in runs.items()},
-        "speedup": round(med["translate every 1"] / med["translate every 2 + predict"], 2),
+        "runs": {k: [round(v, 2) for v in vs] for k, vs in runs.items()},
+        "shared_cpu_ms_per_frame": shared_med,
+        "shared_runs": {k: [round(v, 2) for v in vs] for k, vs in shared.items()},
+        "speedup": round(t1 / t2, 2),
+        "predict_overhead_ms": round(x, 2),
+        "cpu_model": model,
     }
+
+
+def _graph_preset(graph: Path) -> str | None:
+    import yaml
+
+    doc = yaml.safe_load(graph.read_text())
+    return next((s.get("preset") for s in doc["stages"] if s["type"] == "encode"), None)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def markdown(res: dict[str, Any]) -> str:
     lines: list[str] = []
     for q in res.get("quality", []):
         lines += [*markdown_quality(q, res["region"]), ""]
-    s = res.get("speed")
-    if s:
+    for clip, per_sink in (res.get("speed") or {}).items():
         lines += [
-            f"### Speed, offline, runner ({res['speed_clip']}, median of {res['repeat']} runs, graphs as they are)",
+            f"### Speed, offline, runner ({clip}, median of {res['repeat']} interleaved runs, graphs as they are)",
             "",
-            "| sink | graph | frames | wall (s) | frames/s | runs (frames/s) | predicted | speed-up |",
-            "|---|---|---:|---:|---:|---:|---:|---:|",
+            "| sink | graph | frames | wall (s) | frames/s | runs (frames/s) | CPU ms/frame | predicted "
+            "| speed-up (frames/s) | speed-up (CPU) |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for sink, block in s.items():
-            labels = [k for k in block if k != "speedup"]
+        for sink, block in per_sink.items():
+            labels = [k for k in block if k not in ("speedup", "cpu_speedup")]
             for j, label in enumerate(labels):
                 r = block[label]
-                up = f"**{block['speedup']}x**" if j == len(labels) - 1 and block["speedup"] else ""
+                last = j == len(labels) - 1
+                up = f"**{block['speedup']}x**" if last and block["speedup"] else ""
+                cup = f"{block['cpu_speedup']}x" if last and block.get("cpu_speedup") else ""
                 lines.append(
                     f"| {sink} | {label} | {r['output_frames']} | {r['wall_s']} | {r['fps_median']} | "
-                    f"{', '.join(str(x) for x in r['fps_runs'])} | {_counter(r, 'predicted')} | {up} |"
+                    f"{', '.join(str(x) for x in r['fps_runs'])} | {_f(r.get('cpu_ms_median'))} | "
+                    f"{_counter(r, 'predicted')} | {up} | {cup} |"
                 )
         lines.append("")
     sc = res.get("stage_cost")
     if sc:
         lines += [
-            f"### Stylization stages alone ({sc['clip']}, {sc['frames']} frames decoded and detected "
-            f"beforehand; CPU time, median of {res['repeat']})",
+            f"### Each stage alone ({sc['clip']}; CPU ms per frame, median of {res['repeat']})",
             "",
-            "| stages | CPU ms/frame | runs | speed-up |",
+            "| stage | CPU ms/frame | runs | speed-up |",
             "|---|---:|---:|---:|",
         ]
+        for key, ms in sc["shared_cpu_ms_per_frame"].items():
+            label = f"{key} (both graphs)" + (f", preset {sc['encode_preset']}" if key == "encode" else "")
+            lines.append(f"| {label} | {ms} | {', '.join(str(x) for x in sc['shared_runs'][key])} | |")
         for key, ms in sc["cpu_ms_per_frame"].items():
             up = f"**{sc['speedup']}x**" if key.endswith("predict") else ""
             lines.append(f"| {key} | {ms} | {', '.join(str(x) for x in sc['runs'][key])} | {up} |")
+        lines += [
+            "",
+            f"CPU model on {sc['cores']} saturated cores (frames/s ~ cores x 1000 / sum of CPU ms; "
+            f"predict and the skipped frames' bookkeeping cost x = {sc['predict_overhead_ms']} ms per frame):",
+            "",
+            "| sink | shared stages (ms) | every 1 (frames/s) | every 2 + predict (frames/s) | speed-up "
+            "| translate every 1 needed for 1.6x (ms) | file_stylize then (frames/s) |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for sink, m in sc["cpu_model"].items():
+            lines.append(
+                f"| {sink} | {m['shared_ms']} | {m['every1_fps_estimate']} | {m['every2_fps_estimate']} | "
+                f"{m['speedup_estimate']}x | {m['translate_ms_for_1.6x']} | {m['every1_fps_at_that_cost']} |"
+            )
         lines.append("")
     lv = res.get("live")
     if lv:
         lines += [
-            f"### Live, --realtime, live mode ({res['speed_clip']}, 30 fps; null sink)",
+            f"### Live, --realtime, live mode ({res['live_clip']}, 30 fps; null sink)",
             "",
             "| graph | source frames | output frames | output frames/s | drops | predicted | repeated | "
             "faces_unfilled |",
@@ -739,7 +886,13 @@ def main(argv: list[str] | None = None) -> int:
         help="quality clips (default faces: samples/two_people.mp4 "
         "samples/one_face.mp4; frame: samples/two_people.mp4)",
     )
-    p.add_argument("--speed-clip", default=None, help="speed and live clip (default: the graph's own)")
+    p.add_argument(
+        "--speed-clips",
+        nargs="+",
+        default=None,
+        help="speed clips (default: the graphs' own, and for faces also samples/two_people.mp4); "
+        "the first is also the live and stage-cost clip",
+    )
     p.add_argument("--size", type=int, default=360, help="frame region: style model run size (longer side)")
     p.add_argument("--frames", type=int, default=None, help="quality frames per clip (default all)")
     p.add_argument("--speed-frames", type=int, default=None, help="speed frames (default all)")
@@ -774,7 +927,12 @@ def main(argv: list[str] | None = None) -> int:
             else [ROOT / "samples/two_people.mp4"]
         )
     )
-    speed_clip = Path(args.speed_clip) if args.speed_clip else None
+    speed_clips: list[Path | None] = (
+        [Path(c) for c in args.speed_clips]
+        if args.speed_clips
+        else ([None, ROOT / "samples/two_people.mp4"] if faces else [None])
+    )
+    speed_clip = speed_clips[0]
     json_path = Path(
         args.json
         or ROOT / ("benchmarks/results/predict.json" if faces else "benchmarks/results/predict_frame.json")
@@ -829,7 +987,8 @@ def main(argv: list[str] | None = None) -> int:
         "style_model": str(style_q),
         "predictor": str(predictor),
         "graphs": sorted({str(g.relative_to(ROOT)) for _, g, _ in speed_pairs}),
-        "speed_clip": Path(speed_clip or graph_clip).name,
+        "speed_clips": [Path(c or graph_clip).name for c in speed_clips],
+        "live_clip": Path(speed_clip or graph_clip).name,
         "repeat": args.repeat,
         "psnr_cap_db": PSNR_CAP,
     }
@@ -843,11 +1002,9 @@ def main(argv: list[str] | None = None) -> int:
             res["quality"].append(q)
             print("\n".join(markdown_quality(q, args.region)) + "\n", flush=True)
     if not args.no_speed:
-        res["speed"] = speed(speed_pairs, speed_clip, args.speed_frames, args.repeat)
+        res["speed"] = speed(speed_pairs, speed_clips, args.speed_frames, args.repeat)
         if faces:
-            res["stage_cost"] = stage_cost(
-                speed_clip or ROOT / "samples/one_face.mp4", style_q, predictor, args.repeat
-            )
+            res["stage_cost"] = stage_cost(Path(speed_clip or graph_clip), style_q, predictor, args.repeat)
     if not args.no_live:
         res["live"] = live(live_pairs, speed_clip)
     res["machine"]["load_avg_end"] = os.getloadavg()

@@ -212,8 +212,12 @@ def bench_graph(
         ]
         for k, v in med.items()
     ]
-    rows.append(["pipeline (threaded)", str(n), f"{p_fps:.1f}", f"{p_cpu:.1f}", f"{p_fps / med[slowest]:.2f}"])
-    rows.append(["naive loop (1 thread)", str(n), f"{n_fps:.1f}", f"{n_cpu:.1f}", f"{n_fps / med[slowest]:.2f}"])
+    rows.append(
+        ["pipeline (threaded)", str(n), f"{p_fps:.1f}", f"{p_cpu:.1f}", f"{p_fps / med[slowest]:.2f}"]
+    )
+    rows.append(
+        ["naive loop (1 thread)", str(n), f"{n_fps:.1f}", f"{n_cpu:.1f}", f"{n_fps / med[slowest]:.2f}"]
+    )
     table = format_table(rows, ["measure", "frames", "fps", "CPU ms/frame", "x slowest"])
     summary = (
         f"pipeline / slowest stage alone ({slowest}) = {p_fps / med[slowest]:.2f}; "
