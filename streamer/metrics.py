@@ -27,17 +27,24 @@ class StageMetrics:
     drops: int = 0
     first: float | None = None  # perf_counter when the first frame arrived
     last: float | None = None  # perf_counter when the last frame was done
-    busy: float = 0.0  # seconds spent inside process()/decode
+    busy: float = 0.0  # seconds spent inside process()/decode (the latencies' sum)
+    blocked: float = 0.0  # seconds spent handing results on: waiting for room downstream (offline)
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     counters: dict[str, int] = field(default_factory=dict)
 
-    def record(self, started: float, ended: float, n_out: int, *, n_in: int = 1) -> None:
+    def record(
+        self, started: float, ended: float, n_out: int, *, n_in: int = 1, handed_on: float | None = None
+    ) -> None:
+        """One frame: work from ``started`` to ``ended`` (its latency), then its results handed
+        on to the next stages by ``handed_on`` (time blocked on a full queue, not work)."""
         if self.first is None:
             self.first = started
-        self.last = ended
+        self.last = ended if handed_on is None else handed_on
         self.frames_in += n_in
         self.frames_out += n_out
         self.busy += ended - started
+        if handed_on is not None:
+            self.blocked += max(0.0, handed_on - ended)
         self.latencies.append(ended - started)
 
     def percentile_ms(self, q: float) -> float | None:
@@ -65,6 +72,7 @@ class StageMetrics:
             "latency_p95_ms": None if p95 is None else round(p95, 3),
             "fps": None if fps is None else round(fps, 2),
             "busy_s": round(self.busy, 4),
+            "blocked_s": round(self.blocked, 4),
             **self.counters,
         }
 

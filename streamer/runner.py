@@ -244,8 +244,9 @@ class GraphRunner:
                     natural = True
                     break
                 index = frame.index
-                m.record(t, time.perf_counter(), 1, n_in=0)
+                ended = time.perf_counter()
                 self._emit(name, frame)
+                m.record(t, ended, 1, n_in=0, handed_on=time.perf_counter())
                 count += 1
                 if limit is not None and count >= limit:
                     break
@@ -309,8 +310,9 @@ class GraphRunner:
                     self._fail(name, item.index, exc)
                     self._emit_end(name, _End())
                     continue
+                done = time.perf_counter()
                 n = self._emit(name, out)
-                m.record(t, time.perf_counter(), n)
+                m.record(t, done, n, handed_on=time.perf_counter())
         finally:
             if not ended and not failed:
                 self._emit_end(name, _End())

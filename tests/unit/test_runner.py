@@ -52,6 +52,20 @@ def test_offline_delivers_every_frame_in_order_with_audio(tmp_path: Path) -> Non
     assert "work" in result.table() and "p95 ms" in result.table()
 
 
+def test_latency_is_the_stage_own_work_and_waiting_downstream_is_counted_apart(tmp_path: Path) -> None:
+    """Offline, every stage upstream of a slow one waits for room in its queue; that wait is
+    backpressure, not its work: its latency stays its own, the wait goes to ``blocked``."""
+    spec = graph(tmp_path, CHAIN, ["src.frames=20", "work.seconds=0.0", "out.seconds=0.02"])
+    result = run_graph(spec, OPTS)
+    work, out = result.stage("work"), result.stage("out")
+    assert out.percentile_ms(50) >= 19  # the sink's sleep is its work
+    p50 = work.percentile_ms(50)
+    assert p50 is not None and p50 < 5  # passing a frame on costs nothing ...
+    # ... but it waited for the sink on most frames (20 frames x 20 ms, less the queue's slack)
+    assert work.blocked > 0.2 and work.busy < 0.1
+    assert result.to_json()["stages"][1]["blocked_s"] == pytest.approx(work.blocked, abs=1e-3)
+
+
 def test_offline_backpressure_bounds_queues(tmp_path: Path) -> None:
     spec = graph(tmp_path, CHAIN, ["src.frames=30", "out.seconds=0.01", "out.queue=2", "work.queue=3"])
     runner = GraphRunner(spec, OPTS)
