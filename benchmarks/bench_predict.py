@@ -81,6 +81,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from streamer.bench import usable_cores  # noqa: E402
 from streamer.frame import Frame  # noqa: E402
 from streamer.geometry import FACE_CROPS, FaceCrops, crop_with, paste_into  # noqa: E402
 from streamer.graph import build_graph  # noqa: E402
@@ -88,6 +89,7 @@ from streamer.runner import RunOptions, run_graph  # noqa: E402
 from streamer.stages.base import RunContext, Stage  # noqa: E402
 
 PSNR_CAP = 100.0
+TARGET_SPEEDUP = 1.6  # the predict issue's speed-up target, for the CPU model's "needed" column
 FACES_GRAPHS = ("graphs/file_stylize.yaml", "graphs/file_stylize_fast.yaml")
 FRAME_GRAPH = "graphs/file_cartoon.yaml"
 METHODS_FACES = (
@@ -535,11 +537,11 @@ SINKS = ("encode", "null")
 
 def speed(
     pairs: list[tuple[str, Path, dict[str, Any]]],
-    clips: list[Path | None],
+    clips: list[Path],
     frames: int | None,
     repeat: int,
 ) -> dict[str, Any]:
-    """Per clip (None: the graphs' own), each (label, graph, graph_doc options) offline with
+    """Per clip, each (label, graph, graph_doc options) offline with
     encode and with a null sink, ``repeat`` rounds. A round runs every graph and sink once, in
     turn, so a slow spell of a shared machine hits them alike (interleaved, not one graph's runs
     then the other's). Per run: frames/s (wall) and the process's CPU ms per frame."""
@@ -578,12 +580,7 @@ def speed(
                     else None
                 )
                 per_sink[sink] = block
-            name = (
-                clip.name
-                if clip is not None
-                else Path(graph_doc(pairs[0][1], out_dir=Path(tmp), sink="null")["stages"][0]["uri"]).name
-            )
-            res[name] = per_sink
+            res[clip.name] = per_sink
     return res
 
 
@@ -745,7 +742,7 @@ def stage_cost(clip: Path, style: Path, predictor: Path, repeat: int) -> dict[st
     shared_med = {k: round(statistics.median(v), 2) for k, v in shared.items()}
     t1, t2 = med["translate every 1"], med["translate every 2 + predict"]
     x = t2 - t1 / 2
-    cores = _cores()
+    cores = usable_cores()
     model: dict[str, Any] = {}
     for sink in SINKS:
         s_ms = (
@@ -753,7 +750,7 @@ def stage_cost(clip: Path, style: Path, predictor: Path, repeat: int) -> dict[st
             + shared_med["face_detect"]
             + (shared_med["encode"] if sink == "encode" else 0)
         )
-        target = 1.6
+        target = TARGET_SPEEDUP
         t1_needed = ((target - 1) * s_ms + target * x) / (1 - target / 2)
         model[sink] = {
             "shared_ms": round(s_ms, 2),
@@ -783,13 +780,6 @@ def _graph_preset(graph: Path) -> str | None:
 
     doc = yaml.safe_load(graph.read_text())
     return next((s.get("preset") for s in doc["stages"] if s["type"] == "encode"), None)
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def markdown(res: dict[str, Any]) -> str:
@@ -927,12 +917,6 @@ def main(argv: list[str] | None = None) -> int:
             else [ROOT / "samples/two_people.mp4"]
         )
     )
-    speed_clips: list[Path | None] = (
-        [Path(c) for c in args.speed_clips]
-        if args.speed_clips
-        else ([None, ROOT / "samples/two_people.mp4"] if faces else [None])
-    )
-    speed_clip = speed_clips[0]
     json_path = Path(
         args.json
         or ROOT / ("benchmarks/results/predict.json" if faces else "benchmarks/results/predict_frame.json")
@@ -970,7 +954,13 @@ def main(argv: list[str] | None = None) -> int:
                 {"style": style_g, "every": 1, "insert_predict": predictor},
             ),
         ]
-    graph_clip = graph_doc(speed_pairs[0][1], out_dir=Path("."), sink="null")["stages"][0]["uri"]
+    graph_clip = Path(graph_doc(speed_pairs[0][1], out_dir=Path("."), sink="null")["stages"][0]["uri"])
+    speed_clips = (
+        [Path(c) for c in args.speed_clips]
+        if args.speed_clips
+        else ([graph_clip, ROOT / "samples/two_people.mp4"] if faces else [graph_clip])
+    )
+    speed_clip = speed_clips[0]  # also the live and stage-cost clip
     res: dict[str, Any] = {
         "command": shlex.join(
             [sys.executable, *sys.argv] if argv is None else [sys.executable, __file__, *argv]
@@ -987,8 +977,8 @@ def main(argv: list[str] | None = None) -> int:
         "style_model": str(style_q),
         "predictor": str(predictor),
         "graphs": sorted({str(g.relative_to(ROOT)) for _, g, _ in speed_pairs}),
-        "speed_clips": [Path(c or graph_clip).name for c in speed_clips],
-        "live_clip": Path(speed_clip or graph_clip).name,
+        "speed_clips": [c.name for c in speed_clips],
+        "live_clip": speed_clip.name,
         "repeat": args.repeat,
         "psnr_cap_db": PSNR_CAP,
     }
@@ -1004,7 +994,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_speed:
         res["speed"] = speed(speed_pairs, speed_clips, args.speed_frames, args.repeat)
         if faces:
-            res["stage_cost"] = stage_cost(Path(speed_clip or graph_clip), style_q, predictor, args.repeat)
+            res["stage_cost"] = stage_cost(speed_clip, style_q, predictor, args.repeat)
     if not args.no_live:
         res["live"] = live(live_pairs, speed_clip)
     res["machine"]["load_avg_end"] = os.getloadavg()

@@ -46,6 +46,26 @@ def export_onnx(wrapper: nn.Module, path: Path, *, example_hw: tuple[int, int], 
         )
 
 
+def export_crop_onnx(wrapper: nn.Module, example: torch.Tensor, path: Path, output_name: str) -> None:
+    """Trace a face-crop model (uint8 NHWC crops of a fixed size in, one tensor per crop out) to
+    ``path``; only the batch axis is dynamic (TorchScript exporter, as ``export_onnx``)."""
+    import warnings
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python values are expected
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            str(path),
+            input_names=[INPUT_NAME],
+            output_names=[output_name],
+            dynamic_axes={INPUT_NAME: {0: "N"}, output_name: {0: "N"}},
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+
+
 def set_metadata(path: Path, metadata: dict[str, str]) -> None:
     """Replace the model's ``metadata_props`` with ``metadata`` and run ``onnx.checker`` on the result."""
     import onnx

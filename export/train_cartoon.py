@@ -314,12 +314,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, log: Callable[[str], None] = print) -> int:
     """Entry point of ``python -m export cartoon``; raises ``ExportError`` on a failed export."""
     args = _parser().parse_args(argv)
-    from export.errors import ExportError
     from export.exporter import export_model
+    from export.training import check_out
 
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise ExportError(f"output folder {out.parent} does not exist: create it first")
+    out = check_out(args.out, suffix=None)
     steps = args.steps or (6 if args.quick else 360)
     minutes = args.minutes if args.minutes is not None else (0.5 if args.quick else 14.0)
     kwargs = {"sizes": (64, 96), "batch": 2, "log_every": 2} if args.quick else {}

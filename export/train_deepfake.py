@@ -22,11 +22,8 @@ PyTorch parity check on real crops, writes the model atomically and its card nex
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
-import random
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +37,7 @@ from export.data.faces import Photo, astronaut_photo, draw_synthetic, hopper_pho
 from export.data.manipulations import MANIPULATIONS, augment, clip_faces, face_crop, manipulate, normalise
 from export.errors import ExportError
 from export.nets.deepfake import INPUT_SIZE, DeepfakeNet, DeepfakeWrapper, to_input
+from export.training import check_out, seed_everything, seeded_trainer_main
 
 OUTPUT_NAME = "fake_prob"
 HELDOUT_TYPE = "warp"
@@ -89,12 +87,6 @@ class Report:
     size_bytes: int = 0
     total_seconds: float = 0.0
     generators: str = ""
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -288,26 +280,13 @@ def export(
     net: DeepfakeNet, shift: float, out: Path, metadata: dict[str, str], crops: np.ndarray, report: Report
 ) -> None:
     """Export to ``out`` (temp file + rename) after onnx.checker and the ORT vs PyTorch parity check."""
-    import warnings
 
-    from export.onnx_io import crop_speed, ort_session, set_metadata
+    from export.onnx_io import crop_speed, export_crop_onnx, ort_session, set_metadata
 
     wrapper = DeepfakeWrapper(net, shift).eval()
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.stem}.") as tmp:
         path = Path(tmp) / "deepfake.onnx"
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapper,
-                (torch.from_numpy(crops[:2]),),
-                str(path),
-                input_names=["image"],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={"image": {0: "N"}, OUTPUT_NAME: {0: "N"}},
-                opset_version=17,
-                do_constant_folding=True,
-                dynamo=False,
-            )
+        export_crop_onnx(wrapper, torch.from_numpy(crops[:2]), path, OUTPUT_NAME)
         set_metadata(path, metadata)  # also runs onnx.checker (full check)
         session = ort_session(path, threads=2)
         got = session.run([OUTPUT_NAME], {"image": crops})[0]
@@ -347,11 +326,7 @@ def run(out: Path, *, seed: int = 0, quick: bool = False, log: Callable[[str], N
     """Make the data, train, evaluate and export to ``out`` (and its card ``out.with_suffix('.md')``)."""
     t_start = time.monotonic()
     torch.set_num_threads(2)
-    out = Path(out)
-    if out.suffix != ".onnx":
-        raise ExportError(f"--out {out} must end in .onnx")
-    if not out.parent.is_dir():
-        raise ExportError(f"output folder {out.parent} does not exist: create it first")
+    out = check_out(out)
     recipe = Recipe.quick() if quick else Recipe()
     report = Report(seed, quick, asdict(recipe))
     report.generators = generator_sources()
@@ -577,16 +552,11 @@ Confusion at the threshold (0.5), held-out pictures:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m export deepfake ...`` (called by export/__main__.py)."""
-    p = argparse.ArgumentParser(prog="python -m export deepfake", description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--out", default="models/deepfake.onnx", help="output .onnx (default models/deepfake.onnx)"
+    return seeded_trainer_main(
+        argv,
+        command="deepfake",
+        description=__doc__.splitlines()[0],
+        default_out="models/deepfake.onnx",
+        quick_help="a tiny run (well under a minute) for tests",
+        run=run,
     )
-    p.add_argument("--quick", action="store_true", help="a tiny run (well under a minute) for tests")
-    p.add_argument("--seed", type=int, default=0, help="seed of data, initialisation and batches (default 0)")
-    p.add_argument("--metrics", help="also write the measurements as JSON to this path")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    args = p.parse_args(argv)
-    report = run(Path(args.out), seed=args.seed, quick=args.quick)
-    if args.metrics:
-        Path(args.metrics).write_text(json.dumps(asdict(report), indent=2) + "\n")
-    return 0

@@ -534,11 +534,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, log: Callable[[str], None] = print) -> int:
     """Entry point of ``python -m export predictor``; raises ``ExportError`` on a failed export."""
     args = _parser().parse_args(argv)
-    from export.errors import ExportError
+    from export.training import check_out
 
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise ExportError(f"output folder {out.parent} does not exist: create it first")
+    out = check_out(args.out, suffix=None)
     steps = args.steps or (8 if args.quick else 3000)
     minutes = args.minutes if args.minutes is not None else (0.3 if args.quick else 10.0)
     kw = {"sequences": 24, "size": 64, "batch": 4, "log_every": 4} if args.quick else {}

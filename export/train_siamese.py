@@ -17,12 +17,10 @@ PyTorch parity check on real crops, and only then renames the file into place.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
 import os
-import random
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,6 +33,7 @@ import torch
 from export.data.faces import FaceData, Identity, astronaut_photo, clip_crops, photo_crop
 from export.errors import ExportError
 from export.nets.siamese import EMBEDDING_DIM, INPUT_SIZE, EmbedNet, EmbedWrapper, to_input
+from export.training import check_out, seed_everything, seeded_trainer_main
 
 MARGIN = 0.2
 TARGET_FAR = 0.01
@@ -100,12 +99,6 @@ class Report:
     ms_per_batch4: float = 0.0
     size_bytes: int = 0
     embedder_id: str = ""
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -296,7 +289,6 @@ def evaluate_detector(
     Returns the share of each person's detected faces within ``threshold`` of the enrolled
     astronaut and the median distances, or None when the detector is not available.
     """
-    import json
 
     import av
 
@@ -372,29 +364,16 @@ def export(
     net: EmbedNet, out: Path, metadata: dict[str, str], parity_crops: np.ndarray, report: Report
 ) -> None:
     """Export ``net`` wrapped to ``out`` (temp file + rename) after onnx.checker and the parity check."""
-    import warnings
 
     import onnx
 
-    from export.onnx_io import crop_speed, ort_session, set_metadata
+    from export.onnx_io import crop_speed, export_crop_onnx, ort_session, set_metadata
 
     wrapper = EmbedWrapper(net).eval()
     example = torch.from_numpy(parity_crops[:2])
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.stem}.") as tmp:
         path = Path(tmp) / "embedder.onnx"
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapper,
-                (example,),
-                str(path),
-                input_names=["image"],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={"image": {0: "N"}, OUTPUT_NAME: {0: "N"}},
-                opset_version=17,
-                do_constant_folding=True,
-                dynamo=False,
-            )
+        export_crop_onnx(wrapper, example, path, OUTPUT_NAME)
         report.embedder_id = _weights_id(onnx.load(str(path)))
         set_metadata(path, {**metadata, "embedder_id": report.embedder_id})  # + onnx.checker
         session = ort_session(path, threads=2)
@@ -422,11 +401,7 @@ def export(
 def run(out: Path, *, seed: int = 0, quick: bool = False, log: Callable[[str], None] = print) -> Report:
     """Train, evaluate and export to ``out``; returns the measurements."""
     torch.set_num_threads(2)
-    out = Path(out)
-    if out.suffix != ".onnx":
-        raise ExportError(f"--out {out} must end in .onnx")
-    if not out.parent.is_dir():
-        raise ExportError(f"output folder {out.parent} does not exist: create it first")
+    out = check_out(out)
     recipe = Recipe.quick() if quick else Recipe()
     data = FaceData(
         seed, n_synthetic=recipe.n_synthetic, n_heldout=recipe.n_heldout, lfw_heldout=recipe.lfw_heldout
@@ -505,16 +480,11 @@ def run(out: Path, *, seed: int = 0, quick: bool = False, log: Callable[[str], N
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m export siamese ...`` (called by export/__main__.py)."""
-    p = argparse.ArgumentParser(prog="python -m export siamese", description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--out", default="models/embedder.onnx", help="output .onnx (default models/embedder.onnx)"
+    return seeded_trainer_main(
+        argv,
+        command="siamese",
+        description=__doc__.splitlines()[0],
+        default_out="models/embedder.onnx",
+        quick_help="a tiny run (about a minute) for tests",
+        run=run,
     )
-    p.add_argument("--quick", action="store_true", help="a tiny run (about a minute) for tests")
-    p.add_argument("--seed", type=int, default=0, help="seed of data, initialisation and batches (default 0)")
-    p.add_argument("--metrics", help="also write the measurements as JSON to this path")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    args = p.parse_args(argv)
-    report = run(Path(args.out), seed=args.seed, quick=args.quick)
-    if args.metrics:
-        Path(args.metrics).write_text(json.dumps(asdict(report), indent=2) + "\n")
-    return 0

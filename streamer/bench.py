@@ -199,7 +199,7 @@ def bench_graph(
     slowest = min(med, key=lambda k: med[k])
     p_fps, n_fps = statistics.median(pipeline), statistics.median(naive)
     p_cpu, n_cpu = ms(pipeline_cpu), ms(naive_cpu)
-    cores = _cores()
+    cores = usable_cores()
     cpu_sum = sum(med_cpu.values())
     cpu_fps = cores * 1000 / cpu_sum if cpu_sum > 0 else float("inf")
     rows = [
@@ -225,7 +225,7 @@ def bench_graph(
         f"CPU: the stages alone use {cpu_sum:.1f} ms per frame in all, {cores} cores ~ {cpu_fps:.1f} fps; "
         f"the pipeline used {p_cpu:.1f} ms per frame"
     )
-    print(f"streamer bench {path}  ({n} frames, {platform.machine()}, {_cores()} cores)", file=stream)
+    print(f"streamer bench {path}  ({n} frames, {platform.machine()}, {cores} cores)", file=stream)
     print(table, file=stream)
     print(summary, file=stream)
     results: dict[str, Any] = {
@@ -233,7 +233,7 @@ def bench_graph(
         "overrides": list(overrides),
         "frames": n,
         "repeat": repeat,
-        "cores": _cores(),
+        "cores": cores,
         "machine": platform.platform(),
         "stage_alone_fps": {k: round(v, 2) for k, v in med.items()},
         "stage_alone_runs": {k: [round(x, 2) for x in v] for k, v in alone.items()},
@@ -256,7 +256,8 @@ def bench_graph(
     return results
 
 
-def _cores() -> int:
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask; all cores where there is none)."""
     import os
 
     try:

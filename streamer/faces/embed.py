@@ -121,25 +121,15 @@ class Embedder:
         if self.std is not None and np.any(self.std == 0):
             raise ModelError(f"{self.path}: std must not be 0, got {list(self.std)}")
         self.channel_order: ChannelOrder = channel_order or "rgb"
-        self.size = self._crop_size(shape, size)
-        self.margin = float(margin) if margin is not None else self._meta_float("margin", 0.25)
+        self.size = face_crop_size(self.path, shape, self.layout, size, self.meta)
+        self.margin = (
+            float(margin) if margin is not None else meta_float(self.path, self.meta, "margin", 0.25)
+        )
         batch = shape[0]
         self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
         self.embedder_id = self.meta.get("embedder_id") or file_id(self.path)
-        self.threshold: float | None = self._meta_float("threshold", None)
+        self.threshold: float | None = meta_float(self.path, self.meta, "threshold", None)
         self.dim: int | None = None
-
-    def _meta_float(self, key: str, default: Any) -> Any:
-        raw = self.meta.get(key)
-        if raw in (None, ""):
-            return default
-        try:
-            return float(raw)
-        except ValueError:
-            raise ModelError(f"{self.path}: metadata {key}={raw!r}, expected a number") from None
-
-    def _crop_size(self, shape: list[Any], size: int | None) -> int:
-        return face_crop_size(self.path, shape, self.layout, size, self.meta)
 
     def describe(self) -> str:
         """One line for the start-up log: model, provider, crop size, embedder id."""
@@ -148,12 +138,7 @@ class Embedder:
 
     def crops(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         """uint8 [N, size, size, 3]: each face's aligned crop (eyes level when keypoints exist)."""
-        out = np.empty((len(faces), self.size, self.size, 3), np.uint8)
-        for i, face in enumerate(faces):
-            out[i], _ = aligned_crop(
-                image, face.box, self.size, margin=self.margin, eyes=eyes_of(face.keypoints)
-            )
-        return out
+        return face_crops(image, faces, self.size, self.margin)
 
     def embed(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         """float32 [len(faces), D] unit vectors, one batched model call for all faces."""
@@ -194,6 +179,27 @@ class Embedder:
         if self.layout == "nchw":
             y = y.transpose(0, 3, 1, 2)
         return np.ascontiguousarray(y)
+
+
+def face_crops(image: np.ndarray, faces: Sequence[Face], size: int, margin: float) -> np.ndarray:
+    """uint8 [N, size, size, 3]: each face's square crop with ``margin`` around its box, rotated
+    so the eyes are level when the face has keypoints (what every face model here is fed)."""
+    out = np.empty((len(faces), size, size, 3), np.uint8)
+    for i, face in enumerate(faces):
+        out[i], _ = aligned_crop(image, face.box, size, margin=margin, eyes=eyes_of(face.keypoints))
+    return out
+
+
+def meta_float(path: Any, meta: dict[str, str], key: str, default: Any) -> Any:
+    """``meta[key]`` as a float, ``default`` when absent or empty; a one-line ModelError naming
+    the model when it is not a number."""
+    raw = meta.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ModelError(f"{path}: metadata {key}={raw!r}, expected a number") from None
 
 
 def face_crop_size(path: Any, shape: list[Any], layout: str, size: int | None, meta: dict[str, str]) -> int:

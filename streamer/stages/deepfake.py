@@ -39,12 +39,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
 from streamer.errors import StreamerError
+from streamer.faces.embed import face_crop_size, face_crops, meta_float
 from streamer.frame import Frame
 from streamer.onnx_model import ModelError
 from streamer.stages._model_params import FaceModelParams
@@ -162,10 +163,11 @@ class Deepfake(Stage):
             raise ModelError(f"{path}: std must not be 0, got {list(self.std)}")
         out = next((o for o in outputs if o.name == "fake_prob"), outputs[0])
         self._out_name = out.name
-        self.size = self._crop_size(path, shape)
-        self.margin = p.margin if p.margin is not None else self._meta_float(path, "margin", DEFAULT_MARGIN)
+        self.size = face_crop_size(path, shape, self.layout, p.size, self.meta)
+        meta = self.meta
+        self.margin = p.margin if p.margin is not None else meta_float(path, meta, "margin", DEFAULT_MARGIN)
         self.threshold = (
-            p.threshold if p.threshold is not None else self._meta_float(path, "threshold", DEFAULT_THRESHOLD)
+            p.threshold if p.threshold is not None else meta_float(path, meta, "threshold", DEFAULT_THRESHOLD)
         )
         batch = shape[0]
         self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
@@ -174,30 +176,9 @@ class Deepfake(Stage):
         self.classify(np.zeros((1, self.size, self.size, 3), np.uint8))  # warm-up, checks the output
         self.log(f"{self.model.describe()}; {self.size}x{self.size} crops, threshold {self.threshold:g}")
 
-    def _meta_float(self, path: Any, key: str, default: float) -> float:
-        raw = self.meta.get(key)
-        if raw in (None, ""):
-            return default
-        try:
-            return float(raw)
-        except ValueError:
-            raise ModelError(f"{path}: metadata {key}={raw!r}, expected a number") from None
-
-    def _crop_size(self, path: Any, shape: list[Any]) -> int:
-        from streamer.faces.embed import face_crop_size
-
-        return face_crop_size(path, shape, self.layout, self.params.size, self.meta)
-
     def crops(self, frame: Frame) -> np.ndarray:
         """uint8 [faces, size, size, 3]: each face's aligned crop (eyes level with keypoints)."""
-        from streamer.geometry import aligned_crop, eyes_of
-
-        out = np.empty((len(frame.faces), self.size, self.size, 3), np.uint8)
-        for i, face in enumerate(frame.faces):
-            out[i], _ = aligned_crop(
-                frame.image, face.box, self.size, margin=self.margin, eyes=eyes_of(face.keypoints)
-            )
-        return out
+        return face_crops(frame.image, frame.faces, self.size, self.margin)
 
     def classify(self, crops: np.ndarray) -> np.ndarray:
         """float64 [N] per-crop probabilities 'fake' (unsmoothed), in chunks of ``batch``."""

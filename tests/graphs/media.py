@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -30,3 +31,24 @@ def decode(path: Path) -> Decoded:
             times.append(Fraction(f.pts) * v.time_base)
             frames.append(f.to_ndarray(format="rgb24"))
     return Decoded(times, frames, acodec, apkts)
+
+
+def run_and_decode(graph: Path, overrides: list[str], clip: Path, out: Path, frames: int) -> dict[str, Any]:
+    """Run ``graph`` offline on its first ``frames`` source frames (``overrides`` must send its
+    output to ``out``), then decode source and output: what the graph tests compare."""
+    from streamer.graph import load_graph
+    from streamer.runner import RunOptions, run_graph
+
+    spec = load_graph(graph, overrides)
+    result = run_graph(spec, RunOptions(max_frames=frames, quiet=True, handle_signals=False))
+    assert result.error is None, result.error
+    src, dst = decode(clip), decode(out)
+    return {
+        "result": result,
+        "src_t": src.times[:frames],
+        "src": src.frames[:frames],
+        "dst_t": dst.times,
+        "dst": dst.frames,
+        "acodec": (src.audio_codec, dst.audio_codec),
+        "apkts": (src.audio_packets, dst.audio_packets),
+    }

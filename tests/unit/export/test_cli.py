@@ -158,3 +158,22 @@ def test_fp16_variant(checkpoints: dict, tmp_path: Path) -> None:
     assert onnx.TensorProto.FLOAT16 in conv_w.values()
     assert {p.key: p.value for p in model.metadata_props}["precision"] == "fp16"
     assert "fp16" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "out", "message"),
+    [
+        ("deepfake", "model.txt", "must end in .onnx"),
+        ("siamese", "no/such/folder/embedder.onnx", "does not exist: create it first"),
+        ("cartoon", "no/such/folder/cartoon.onnx", "does not exist: create it first"),
+    ],
+)
+def test_trainers_check_the_output_path_before_training(
+    tmp_path: Path, command: str, out: str, message: str
+) -> None:
+    """A wrong --out is a one-line error at once, not after the training it would have thrown away."""
+    r = run_export(command, "--quick", "--out", str(tmp_path / out))
+    assert r.returncode == 1
+    assert r.stderr.strip().startswith("error:") and message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.rglob("*.onnx"))
