@@ -28,27 +28,20 @@ PARITY_LEVELS = 1
 def export_onnx(wrapper: nn.Module, path: Path, *, example_hw: tuple[int, int], dtype: torch.dtype) -> None:
     """Trace ``wrapper`` (uint8 NHWC in/out) to ``path`` with dynamic N, H, W (TorchScript exporter)."""
     example = torch.randint(0, 256, (1, *example_hw, 3), dtype=torch.uint8)
-    dyn = {0: "N", 1: "H", 2: "W"}
-    import warnings
-
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python values are expected
-        torch.onnx.export(
-            wrapper,
-            (example,),
-            str(path),
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: dyn, OUTPUT_NAME: dyn},
-            opset_version=OPSET,
-            do_constant_folding=True,
-            dynamo=False,
-        )
+    _trace(wrapper, example, path, OUTPUT_NAME, {0: "N", 1: "H", 2: "W"})
 
 
 def export_crop_onnx(wrapper: nn.Module, example: torch.Tensor, path: Path, output_name: str) -> None:
     """Trace a face-crop model (uint8 NHWC crops of a fixed size in, one tensor per crop out) to
-    ``path``; only the batch axis is dynamic (TorchScript exporter, as ``export_onnx``)."""
+    ``path``; only the batch axis is dynamic."""
+    _trace(wrapper, example, path, output_name, {0: "N"})
+
+
+def _trace(
+    wrapper: nn.Module, example: torch.Tensor, path: Path, output_name: str, axes: dict[int, str]
+) -> None:
+    """``torch.onnx.export`` as every model here is written: input ``image``, the same dynamic
+    ``axes`` on input and output, our opset, constant folding, the TorchScript exporter."""
     import warnings
 
     with torch.no_grad(), warnings.catch_warnings():
@@ -59,7 +52,7 @@ def export_crop_onnx(wrapper: nn.Module, example: torch.Tensor, path: Path, outp
             str(path),
             input_names=[INPUT_NAME],
             output_names=[output_name],
-            dynamic_axes={INPUT_NAME: {0: "N"}, output_name: {0: "N"}},
+            dynamic_axes={INPUT_NAME: axes, output_name: axes},
             opset_version=OPSET,
             do_constant_folding=True,
             dynamo=False,
