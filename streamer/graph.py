@@ -55,23 +55,112 @@ class GraphSpec:
         return tuple(s for s in self.stages if s.input is None)
 
 
+#: A graph is a short YAML file; a bigger one is a mistake (or an attack) and is refused unread.
+MAX_GRAPH_BYTES = 1_000_000
+#: Nodes the document may have once every alias is expanded (a real graph has a few hundred);
+#: a few hundred bytes of nested aliases ("billion laughs") expand to billions.
+MAX_EXPANDED_NODES = 100_000
+
+
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that remembers the line of every mapping (as key '__line__')."""
+    """SafeLoader that remembers the line of every mapping (as key '__line__') and refuses
+    documents whose aliases expand past ``MAX_EXPANDED_NODES`` before constructing anything."""
+
+    def get_single_node(self) -> Any:
+        node = super().get_single_node()
+        if node is not None:
+            _check_expansion(node)
+        return node
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Count the nodes of the document with aliases expanded, in time linear in its size.
+
+    The composer already shares an anchored node between its aliases, so the document is a DAG;
+    the expanded size of a node is memoised by identity. A cycle (a recursive alias) is refused.
+    """
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            visiting.discard(key)
+            if isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                children = list(node.value)
+            else:
+                children = []
+            total = 1 + sum(sizes[id(c)] for c in children)
+            sizes[key] = total
+            if total > MAX_EXPANDED_NODES:
+                raise GraphError(
+                    f"line {node.start_mark.line + 1}: aliases expand to more than "
+                    f"{MAX_EXPANDED_NODES:,} values; expected a graph without nested alias expansion"
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in visiting:
+            raise GraphError(f"line {node.start_mark.line + 1}: a recursive alias; expected none")
+        visiting.add(key)
+        stack.append((node, True))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((n, False) for pair in node.value for n in pair if id(n) not in sizes)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((n, False) for n in node.value if id(n) not in sizes)
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
+    own = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
+    loader.flatten_mapping(node)  # merged pairs (``<<: *x``) come first; the mapping's own override them
+    merged = len(node.value) - own
     mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
+    explicit: set[Any] = set()
+    for i, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
-        if key in mapping:
+        if key in explicit:
             raise GraphError(f"line {key_node.start_mark.line + 1}: key '{key}' appears twice")
+        if i >= merged:
+            explicit.add(key)
         mapping[key] = loader.construct_object(value_node, deep=True)
     mapping["__line__"] = node.start_mark.line + 1
     return mapping
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_graph_text(path: Path) -> str:
+    """The graph file as text: size-limited, UTF-8 (a BOM is allowed), one line per problem."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_GRAPH_BYTES + 1)
+    except FileNotFoundError:
+        raise GraphError(f"{path}: no such graph file") from None
+    except IsADirectoryError:
+        raise GraphError(f"{path}: is a folder; expected a graph .yaml file") from None
+    except OSError as exc:
+        raise GraphError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(data) > MAX_GRAPH_BYTES:
+        size = path.stat().st_size
+        raise GraphError(
+            f"{path}: {size / 1e6:.1f} MB; expected a graph file of at most {MAX_GRAPH_BYTES // 1_000_000} MB"
+        )
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise GraphError(
+            f"{path}:{line}: byte 0x{data[exc.start]:02x} at column {column} is not UTF-8;"
+            " expected a UTF-8 text file"
+        ) from None
+    return text
 
 
 def _strip_lines(value: Any) -> Any:
@@ -138,16 +227,21 @@ def validate_params(cls: type[Stage], raw: dict[str, Any], where: str) -> StageP
 def load_graph(path: str | Path, overrides: Sequence[str] = (), *, mode: Mode | None = None) -> GraphSpec:
     """Load, override, validate and order a graph file. Raises GraphError (one line)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise GraphError(f"{path}: no such graph file") from None
-    except OSError as exc:
-        raise GraphError(f"{path}: cannot read ({exc.strerror})") from None
+    text = read_graph_text(path)
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except GraphError as exc:
-        raise GraphError(f"{path}:{exc}") from None
+        # the constructor's errors start with "line N: "; the contract is "file:N: ..."
+        text_ = str(exc)
+        where = text_[len("line ") :] if text_.startswith("line ") else f" {text_}"
+        raise GraphError(f"{path}:{where}") from None
+    except yaml.reader.ReaderError as exc:
+        # a control character (binary file): name its line and code point
+        line = text.count("\n", 0, exc.position) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        raise GraphError(
+            f"{path}:{line}: control character U+{char:04X} is not allowed in YAML; expected a text file"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

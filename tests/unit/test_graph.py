@@ -164,3 +164,96 @@ def test_yaml_null_type_is_the_null_sink(tmp_path: Path) -> None:
           - {name: out, type: null}
         """
     assert load_graph(write(tmp_path, text)).stage("out").type == "null"
+
+
+# -- hostile and broken files: one line, fast, bounded memory (issue 11 item 7) ------------------
+
+
+def _billion_laughs() -> str:
+    text = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    letters = "abcdefghi"
+    for prev, cur in zip(letters, letters[1:], strict=False):
+        text += f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 9) + "]\n"
+    return text + "stages: *i\n"  # 9**9 = 387 million strings once expanded
+
+
+def test_alias_bomb_is_refused_fast_and_small(tmp_path: Path) -> None:
+    import time
+    import tracemalloc
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_billion_laughs())
+    assert path.stat().st_size < 1000
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(GraphError) as info:
+            load_graph(path)
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert message.startswith(f"{path}:") and "aliases expand to more than" in message
+    assert "\n" not in message
+    assert elapsed < 1.0 and peak < 100e6, (elapsed, peak)
+
+
+def test_small_aliases_and_merge_keys_still_work(tmp_path: Path) -> None:
+    text = """\
+        stages:
+          - {name: src, type: t_source, frames: 3}
+          - &slow {name: a, type: t_slow, seconds: 0.0}
+          - {<<: *slow, name: b}
+          - {name: out, type: t_collect}
+        """
+    spec = load_graph(write(tmp_path, text))
+    assert [s.name for s in spec.stages] == ["src", "a", "b", "out"]
+    assert spec.stage("b").type == "t_slow" and spec.stage("b").input == "a"
+
+
+def test_recursive_alias_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(GraphError, match=r"g\.yaml:1: a recursive alias"):
+        load_graph(write(tmp_path, "stages: &s [*s]\n"))
+
+
+def test_non_utf8_bytes_name_the_line_and_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"name: x\n# caf\xe9 au lait\nstages: []\n")
+    with pytest.raises(GraphError) as info:
+        load_graph(path)
+    assert str(info.value) == f"{path}:2: byte 0xe9 at column 6 is not UTF-8; expected a UTF-8 text file"
+
+
+def test_binary_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"name: x\nstages:\n  - name: a\x00b\n")
+    with pytest.raises(GraphError) as info:
+        load_graph(path)
+    assert (
+        str(info.value) == f"{path}:3: control character U+0000 is not allowed in YAML; expected a text file"
+    )
+    # a real binary (a PNG's header) is refused the same way, by its first undecodable byte
+    png = tmp_path / "picture.yaml"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    with pytest.raises(GraphError, match=r"picture\.yaml:1: byte 0x89 at column 1 is not UTF-8"):
+        load_graph(png)
+
+
+def test_oversized_graph_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text("# padding\n" * 200_000)  # 2 MB
+    with pytest.raises(GraphError, match=r"huge\.yaml: 2\.0 MB; expected a graph file of at most 1 MB"):
+        load_graph(path)
+
+
+def test_utf8_bom_and_non_ascii_text_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + textwrap.dedent(GOOD).replace("demo", "d\u00e9mo").encode())
+    assert load_graph(path).name == "d\u00e9mo"
+
+
+def test_duplicate_key_names_file_and_line(tmp_path: Path) -> None:
+    text = "stages:\n  - name: a\n    name: b\n"
+    with pytest.raises(GraphError, match=r"g\.yaml:3: key 'name' appears twice"):
+        load_graph(write(tmp_path, text))
