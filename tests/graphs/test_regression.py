@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.graphs.regression import GRAPHS, ROOT, Case, compare_events, compare_frames, load_cases, run_case
+from tests.graphs.regression import (
+    GRAPHS,
+    ROOT,
+    Case,
+    check_overlay,
+    compare_events,
+    compare_frames,
+    load_cases,
+    run_case,
+)
 
 CASES = load_cases()
 
@@ -20,7 +29,7 @@ def test_every_graph_has_a_regression_case() -> None:
     assert not missing, f"add {missing} to tests/graphs/cases.yaml"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c.graph}-{Path(c.clip).stem}" for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.graph}-{c.clip_id}" for c in CASES])
 def test_graph_matches_reference(case: Case, tmp_path: Path) -> None:
     absent = [n for n in case.needs if not (ROOT / n).exists()]
     if absent:
@@ -30,5 +39,5 @@ def test_graph_matches_reference(case: Case, tmp_path: Path) -> None:
             f"no reference for {case.graph} on {case.clip}: run python -m tests.graphs.regenerate {case.graph}"
         )
     out = run_case(case, tmp_path)
-    problems = compare_frames(case, out) + compare_events(case, out)
+    problems = compare_frames(case, out) + compare_events(case, out) + check_overlay(case, out)
     assert not problems, f"{case.graph} on {case.clip}: " + "; ".join(problems[:5])
