@@ -134,6 +134,15 @@ def graph_doc(case: Case, out: Path) -> dict[str, Any]:
             stages.append(
                 {"name": name, "type": "frames", "input": src, "dir": str(out / name), "every": case.every}
             )
+        # the faces the overlay drew, for check_overlay (kept apart from the graph's own events)
+        stages.append(
+            {
+                "name": "_overlay_faces",
+                "type": "events",
+                "input": feeds,
+                "path": str(out / "_overlay" / "faces.jsonl"),
+            }
+        )
     stages.append(
         {
             "name": "_reference",
@@ -246,18 +255,16 @@ def compare_events(case: Case, out: Path) -> list[str]:
 
 def check_overlay(case: Case, out: Path) -> list[str]:
     """The overlay changed only box outlines and label rectangles, and drew every label
-    (see the module doc); faces come from the run's events file. Empty when no overlay."""
+    (see the module doc); the faces come from an events sink on the overlay's input. Empty when
+    the graph has no overlay."""
     from streamer.frame import Face
     from streamer.stages.overlay import label_layout
 
     params = overlay_params(case)
     if params is None or not (out / "_overlay_in").is_dir():
         return []
-    events = sorted(out.glob("*.jsonl"))
-    if not events:
-        return [f"{case.graph}: an overlay needs an events sink to be checked"]
     faces_of = {}
-    for line in events[0].read_text().splitlines():
+    for line in (out / "_overlay" / "faces.jsonl").read_text().splitlines():
         record = json.loads(line)
         faces_of[record["frame"]] = [
             Face(
