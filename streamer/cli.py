@@ -133,6 +133,12 @@ def describe_stages(only: Sequence[str] = ()) -> str:
     return "\n".join(out)
 
 
+def print_error(exc: StreamerError) -> None:
+    """One ``error:`` line per problem (a graph may have several)."""
+    for line in str(exc).splitlines() or [type(exc).__name__]:
+        print(f"error: {line}", file=sys.stderr)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from streamer.graph import load_graph
 
@@ -141,7 +147,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         try:
             spec = load_graph(path, args.overrides, mode=args.mode)
         except StreamerError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print_error(exc)
             failed += 1
             continue
         flow = ", ".join(
@@ -244,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StreamerError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 1
     except Exception as exc:  # noqa: BLE001 - one line unless --debug
         if args.debug:

@@ -8,7 +8,14 @@ class StreamerError(Exception):
 
 
 class GraphError(StreamerError):
-    """The graph YAML or an override is invalid (raised before anything runs)."""
+    """The graph YAML or an override is invalid (raised before anything runs).
+
+    May carry several problems of one graph (``messages``, one line each); ``str()`` joins them
+    with newlines and the CLI prints each on its own ``error:`` line."""
+
+    def __init__(self, message: str | list[str]) -> None:
+        self.messages = [message] if isinstance(message, str) else list(message)
+        super().__init__("\n".join(self.messages))
 
 
 class SourceError(StreamerError):

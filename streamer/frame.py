@@ -6,16 +6,58 @@ A Frame is immutable by convention: a stage that changes the picture or the anno
 
 Identity is ``index`` (0-based position in the source) and ``pts`` in ``time_base`` units,
 exactly as the demuxer gave them; ``time`` (float seconds) is for display only.
+
+What stages learn about a frame lives in typed fields, never in an untyped dict, and each kind
+of it has a name in :class:`Ann`: stages declare which they read and write
+(``Stage.io``, DESIGN 3.4a) and the graph compiler refuses a stage that reads what no stage
+before it writes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
+
+from streamer.geometry import FaceCrops
+
+
+class Ann(StrEnum):
+    """The annotations a stage can read from or write onto a frame (besides its pixels)."""
+
+    FACES = "faces"  # Frame.faces: boxes and detector scores, pixels of the frame
+    KEYPOINTS = "keypoints"  # Face.keypoints (eyes, nose, mouth, ears)
+    TRACKS = "tracks"  # Face.track_id, stable across frames
+    IDENTITIES = "identities"  # Face.identity and Face.distance
+    FAKE_SCORES = "fake_scores"  # Face.fake and Frame.fake_threshold
+    FACE_CROPS = "face_crops"  # Frame.face_crops: the aligned crops translate worked on
+    TRANSLATED = "translated"  # Frame.translated: stylized, or skipped for a later stage to fill
+    PREDICTED = "predicted"  # Frame.predicted: the picture was predicted, not stylized
+
+    @property
+    def text(self) -> str:
+        """What it is, for messages: "face boxes", "identities", ..."""
+        return _ANN_TEXT[self]
+
+
+_ANN_TEXT = {
+    Ann.FACES: "face boxes",
+    Ann.KEYPOINTS: "face keypoints",
+    Ann.TRACKS: "face track ids",
+    Ann.IDENTITIES: "identities",
+    Ann.FAKE_SCORES: "fake scores",
+    Ann.FACE_CROPS: "face-crop geometry",
+    Ann.TRANSLATED: "the translated flag",
+    Ann.PREDICTED: "the predicted flag",
+}
+
+#: Annotations in the frame's pixel coordinates: a stage that changes the geometry (resize,
+#: crop, rotate) must transform them or they are gone after it.
+GEOMETRIC = frozenset({Ann.FACES, Ann.KEYPOINTS, Ann.FACE_CROPS})
 
 
 def _check_image(image: Any) -> None:
@@ -95,7 +137,12 @@ class Frame:
     # demuxed audio packets that belong before this frame (opaque, io-owned); sinks that copy
     # audio write them, live queues move them onto the next frame when they drop this one
     audio: tuple[Any, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    # the aligned face crops translate (region faces) worked on, for predict (Ann.FACE_CROPS)
+    face_crops: FaceCrops | None = None
+    # True when predict made the picture (Ann.PREDICTED)
+    predicted: bool = False
+    # the score from which the deepfake stage calls a face fake (Ann.FAKE_SCORES)
+    fake_threshold: float | None = None
 
     def __post_init__(self) -> None:
         _check_image(self.image)

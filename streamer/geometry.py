@@ -15,6 +15,7 @@ Keypoint convention (MediaPipe BlazeFace): 0 = right eye (viewer's left), 1 = le
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Sequence
@@ -27,14 +28,10 @@ Box = tuple[float, float, float, float]
 Point = tuple[float, float]
 ColorMatch = Literal["lab", "rgb"] | bool
 
-#: ``Frame.extra`` key under which translate (region faces) leaves the frame's :class:`FaceCrops`.
-FACE_CROPS = "face_crops"
-
-
 @dataclass(frozen=True)
 class FaceCrops:
     """The aligned face crops translate (region faces) worked on in one frame, left in
-    ``Frame.extra[FACE_CROPS]`` so that a later ``predict`` stage can fill the faces of a frame
+    ``Frame.face_crops`` so that a later ``predict`` stage can fill the faces of a frame
     translate skipped (``every: k``) without redoing the geometry: paste a predicted crop with
     ``matrices[i]`` and ``feather``, and the rest of the picture is already right.
 
@@ -49,6 +46,14 @@ class FaceCrops:
     feather: float
     raw: tuple[np.ndarray, ...] | None = None  # the crops of the frame's own picture (uint8)
     styled: tuple[np.ndarray, ...] | None = None  # the translated crops (same size)
+
+    def scaled(self, sx: float, sy: float) -> FaceCrops:
+        """The same crops for the frame scaled by (sx, sy): a point (x, y) of the old frame is
+        (sx x, sy y) in the new one, so frame → crop becomes ``M @ diag(1/sx, 1/sy, 1)``; the
+        crops themselves are unchanged (the same face region, at the crop's own size)."""
+        inv = np.diag([1.0 / sx, 1.0 / sy, 1.0])
+        matrices = tuple((m.astype(np.float64) @ inv).astype(m.dtype) for m in self.matrices)
+        return dataclasses.replace(self, matrices=matrices)
 
 
 def square_box(box: Sequence[float], margin: float, frame_w: int, frame_h: int) -> Box:

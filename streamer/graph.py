@@ -20,7 +20,8 @@ import yaml
 from pydantic import ValidationError
 
 from streamer.errors import GraphError
-from streamer.stages.base import Mode, Source, Stage, StageParams, stage_class
+from streamer.frame import GEOMETRIC, Ann
+from streamer.stages.base import Mode, Source, Stage, StageParams, load_all, stage_class
 
 RESERVED = ("name", "type", "input")
 TOP_LEVEL = ("name", "mode", "stages")
@@ -244,9 +245,9 @@ def load_graph(path: str | Path, overrides: Sequence[str] = (), *, mode: Mode | 
         ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
+        at = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise GraphError(f"{path}{line}: not valid YAML ({problem})") from None
+        raise GraphError(f"{path}{at}: not valid YAML ({problem})") from None
     return build_graph(doc, overrides, path=path, mode=mode)
 
 
@@ -270,34 +271,44 @@ def build_graph(
     if not isinstance(raw_stages, list) or not raw_stages:
         raise GraphError(f"{fname}: key 'stages': expected a non-empty list of stages")
 
+    errors: list[str] = []  # every problem of the graph is reported, not only the first
     entries: list[dict[str, Any]] = []
     names: dict[str, int] = {}
     for i, raw in enumerate(raw_stages):
         if not isinstance(raw, dict):
-            raise GraphError(f"{fname}: stage #{i + 1}: expected a mapping with 'name' and 'type'")
+            errors.append(f"{fname}: stage #{i + 1}: expected a mapping with 'name' and 'type'")
+            continue
         line = raw.get("__line__")
         at = f"{fname}:{line}" if line else fname
         name = raw.get("name")
         if not isinstance(name, str) or not name.strip():
-            raise GraphError(f"{at}: stage #{i + 1}: key 'name': expected a non-empty string")
+            errors.append(f"{at}: stage #{i + 1}: key 'name': expected a non-empty string")
+            continue
         if "." in name or "=" in name:
-            raise GraphError(f"{at}: stage '{name}': key 'name': expected no '.' or '='")
+            errors.append(f"{at}: stage '{name}': key 'name': expected no '.' or '='")
+            continue
         if name in names:
-            raise GraphError(
+            errors.append(
                 f"{at}: stage '{name}': key 'name': duplicate name (also stage #{names[name] + 1});"
                 " expected unique stage names"
             )
-        names[name] = i
+            continue
+        names[name] = len(entries)
         if "type" in raw and raw["type"] is None:
             raw["type"] = "null"  # `type: null` in YAML is the null value; it means the null sink
         if "type" not in raw or not isinstance(raw["type"], str):
-            raise GraphError(f"{at}: stage '{name}': key 'type': expected a stage type name")
+            errors.append(f"{at}: stage '{name}': key 'type': expected a stage type name")
+            raw = raw | {"type": None}
         entries.append(_strip_lines(raw) | {"__line__": line})
 
     graph_name = doc.get("name") or (path.stem if path else "graph")
     graph_mode = doc.get("mode")
     for text in overrides:
-        stage, key, value = parse_override(text)
+        try:
+            stage, key, value = parse_override(text)
+        except GraphError as exc:
+            errors.extend(exc.messages)
+            continue
         if stage is None:
             if key == "mode":
                 graph_mode = value
@@ -305,14 +316,15 @@ def build_graph(
                 graph_name = value
             continue
         if stage not in names:
-            raise GraphError(f"--set {text}: no stage named '{stage}' in {fname}; stages: {', '.join(names)}")
+            errors.append(f"--set {text}: no stage named '{stage}' in {fname}; stages: {', '.join(names)}")
+            continue
         entries[names[stage]][key] = value
     if mode is not None:
         graph_mode = mode
     if graph_mode is not None and graph_mode not in ("live", "offline"):
-        raise GraphError(f"{fname}: key 'mode': expected live or offline, got {graph_mode!r}")
+        errors.append(f"{fname}: key 'mode': expected live or offline, got {graph_mode!r}")
     if not isinstance(graph_name, str):
-        raise GraphError(f"{fname}: key 'name': expected a string, got {graph_name!r}")
+        errors.append(f"{fname}: key 'name': expected a string, got {graph_name!r}")
 
     specs: list[StageSpec] = []
     prev: str | None = None
@@ -320,49 +332,68 @@ def build_graph(
         line = entry.pop("__line__", None)
         at = f"{fname}:{line}" if line else fname
         name, type_name = entry.pop("name"), entry.pop("type")
+        this, prev = prev, name  # the default input of the next stage is this one, valid or not
+        if type_name is None:
+            continue  # reported above
         where = f"{at}: stage '{name}' ({type_name})"
         try:
             cls = stage_class(type_name)
         except GraphError as exc:
-            raise GraphError(f"{at}: stage '{name}': key 'type': {exc}") from None
+            errors.append(f"{at}: stage '{name}': key 'type': {exc}")
+            continue
         has_input = "input" in entry
         inp = entry.pop("input", None)
         if cls.role == "source":
             if has_input:
-                raise GraphError(f"{where}: key 'input': a source takes no input")
+                errors.append(f"{where}: key 'input': a source takes no input")
+                continue
             inp = None
         else:
             if inp is None:
-                if prev is None:
-                    raise GraphError(
+                if this is None:
+                    errors.append(
                         f"{where}: key 'input': no stage above it; expected the name of a stage"
                         " to read from (or a source such as 'capture' first)"
                     )
-                inp = prev
+                    continue
+                inp = this
             if not isinstance(inp, str):
-                raise GraphError(f"{where}: key 'input': expected one stage name, got {inp!r}")
+                errors.append(f"{where}: key 'input': expected one stage name, got {inp!r}")
+                continue
             if inp not in names:
-                raise GraphError(
+                errors.append(
                     f"{where}: key 'input': no stage named '{inp}'; expected one of: {', '.join(names)}"
                 )
+                continue
             if inp == name:
-                raise GraphError(f"{where}: key 'input': a stage cannot read its own output")
-        params = validate_params(cls, entry, where)
+                errors.append(f"{where}: key 'input': a stage cannot read its own output")
+                continue
+        try:
+            params = validate_params(cls, entry, where)
+        except GraphError as exc:
+            errors.extend(exc.messages)
+            continue
         specs.append(StageSpec(name, type_name, cls, params, inp, line))
-        prev = name
 
     by_name = {s.name: s for s in specs}
     for s in specs:
-        if s.input is not None and by_name[s.input].cls.role == "sink":
+        if s.input is not None and s.input in by_name and by_name[s.input].cls.role == "sink":
             at = f"{fname}:{s.line}" if s.line else fname
-            raise GraphError(
+            errors.append(
                 f"{at}: stage '{s.name}' ({s.type}): key 'input': stage '{s.input}' is a sink"
                 f" ({by_name[s.input].type}) and passes no frames on; expected a source or processing stage"
             )
-    ordered = _topological(specs, fname)
-    sources = [s for s in ordered if s.input is None]
-    if not sources:
-        raise GraphError(f"{fname}: no source stage; expected a stage such as 'type: capture'")
+    try:
+        ordered = _topological(specs, fname)
+    except GraphError as exc:
+        raise GraphError(errors + exc.messages) from None
+    if not errors:
+        sources = [s for s in ordered if s.input is None]
+        if not sources:
+            errors.append(f"{fname}: no source stage; expected a stage such as 'type: capture'")
+    errors.extend(check_contracts(ordered, fname))
+    if errors:
+        raise GraphError(errors)
     consumers: dict[str, list[str]] = {s.name: [] for s in ordered}
     for s in ordered:
         if s.input is not None:
@@ -376,6 +407,50 @@ def build_graph(
         path=path,
         consumers={k: tuple(v) for k, v in consumers.items()},
     )
+
+
+def _writers_of(ann: Ann) -> list[str]:
+    """Stage types that write ``ann`` with their default params (for "add a ... stage")."""
+    found = []
+    for type_name, cls in sorted(load_all().items()):
+        try:
+            params = cls.Params.model_construct()
+            if ann in cls.io(params).writes:
+                found.append(type_name)
+        except Exception:  # noqa: BLE001 - a stage whose io needs real params is just not listed
+            continue
+    return found
+
+
+def check_contracts(ordered: Sequence[StageSpec], fname: str) -> list[str]:
+    """Every stage's reads against what the stages before it write (DESIGN 3.4a), one line per
+    unmet read naming the file:line, the stage, what is missing and which stage types write it.
+
+    Each stage has one input, so what reaches a stage is what its chain of inputs back to the
+    source wrote; a stage that changes geometry keeps only the geometric annotations it
+    transforms. Stages whose input is not in ``ordered`` (already reported) are skipped."""
+    available: dict[str, frozenset[Ann]] = {}
+    problems: list[str] = []
+    for s in ordered:
+        io = s.cls.io(s.params)
+        if s.input is None:
+            have: frozenset[Ann] = frozenset()
+        elif s.input in available:
+            have = available[s.input]
+        else:
+            continue
+        for ann in sorted(io.reads - have):
+            at = f"{fname}:{s.line}" if s.line else fname
+            writers = _writers_of(ann)
+            fix = f"add a {' or '.join(writers)} stage before it" if writers else "no stage type writes it"
+            problems.append(
+                f"{at}: stage '{s.name}' ({s.type}): reads {ann.text}, which no stage before it writes; {fix}"
+            )
+        out = have | io.writes
+        if io.geometry:
+            out = out - (GEOMETRIC - io.transforms - io.writes)
+        available[s.name] = out
+    return problems
 
 
 def _default_mode(sources: Iterable[StageSpec]) -> Mode:
@@ -403,7 +478,7 @@ def _topological(specs: list[StageSpec], fname: str) -> list[StageSpec]:
                 " expected every path to start at a source"
             )
         state[s.name] = 1
-        if s.input is not None:
+        if s.input is not None and s.input in by_name:  # a missing input was reported already
             visit(by_name[s.input], trail + [s.name])
         state[s.name] = 2
         order.append(s)

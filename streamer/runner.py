@@ -44,6 +44,19 @@ OFFLINE_QUEUE = 4
 LIVE_QUEUE = 1
 
 
+def open_error_line(spec: GraphSpec, name: str, exc: BaseException) -> str:
+    """A stage's failure to open as one line naming the graph file and line, the stage and,
+    when the error says which (``exc.key``, see ``Stage.param``), the key: like the errors the
+    graph compiler reports before anything opens."""
+    s = spec.stage(name)
+    at = f"{spec.path}:{s.line}" if spec.path is not None and s.line else str(spec.path or spec.name)
+    key = getattr(exc, "key", None)
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if not isinstance(exc, StreamerError):
+        detail = f"{type(exc).__name__}: {detail}"
+    return f"{at}: stage '{s.name}' ({s.type}): " + (f"key '{key}': " if key else "") + detail
+
+
 @dataclass(frozen=True)
 class _End:
     """End of stream. ``audio``: audio after the last frame (natural end only)."""
@@ -366,13 +379,13 @@ class GraphRunner:
             self.abort.set()
             for t in self._threads:
                 t.join(timeout=5)
-            for s in self.spec.stages:
-                exc = self._open_errors.get(s.name)
-                if exc is None:
-                    continue
-                if isinstance(exc, StreamerError):
-                    raise exc
-                raise StreamerError(f"stage '{s.name}' ({s.type}): {type(exc).__name__}: {exc}") from exc
+            lines = [
+                open_error_line(self.spec, s.name, self._open_errors[s.name])
+                for s in self.spec.stages
+                if s.name in self._open_errors
+            ]
+            if lines:  # every stage that failed to open, each like a compile-time error
+                raise StreamerError("\n".join(lines))
             raise StreamerError("stopped before the graph started")
 
     def _done(self, sinks: list[str]) -> int:

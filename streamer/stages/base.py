@@ -12,6 +12,12 @@ A stage type is one class in one module of ``streamer/stages/``, registered by n
 
         def process(self, frame: Frame) -> Frame: ...
 
+Each stage type declares what it reads from a frame and what it writes (``io``, a
+:class:`StageIO` of :class:`streamer.frame.Ann` names, which may depend on its params): the graph
+compiler refuses a stage that needs what no stage before it writes, and a stage that changes the
+picture's geometry (``geometry=True``) must transform the geometric annotations it lists in
+``transforms``: the others are gone after it.
+
 Lifecycle, run by one worker thread per stage: ``open()`` once, ``process(frame)`` per frame,
 ``flush()`` once at end of stream (frames a stage held back), ``close()`` always, also after an
 error or a stop. Nothing heavy happens at import time or in ``__init__``: models and devices
@@ -21,15 +27,16 @@ are opened in ``open()``, so ``streamer check`` and ``streamer stages`` stay ins
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamer.errors import GraphError
-from streamer.frame import Frame, StreamInfo
+from streamer.errors import GraphError, StreamerError
+from streamer.frame import Ann, Frame, StreamInfo
 
 Mode = Literal["live", "offline"]
 Role = Literal["source", "process", "sink"]
@@ -71,12 +78,46 @@ class RunContext:
         return alt if alt.exists() else p
 
 
+@dataclass(frozen=True)
+class StageIO:
+    """What a stage reads from and writes onto frames (DESIGN 3.4a); pixels are implied.
+
+    ``reads``: needed, so some stage upstream must write each (else the graph is refused);
+    ``uses``: used when present (an overlay draws whatever is known); ``writes``: added or
+    replaced; ``geometry``: the stage changes the picture's size or shape, and ``transforms``
+    says which geometric annotations (``streamer.frame.GEOMETRIC``) it carries over: the
+    others do not exist after it."""
+
+    reads: frozenset[Ann] = frozenset()
+    uses: frozenset[Ann] = frozenset()
+    writes: frozenset[Ann] = frozenset()
+    geometry: bool = False
+    transforms: frozenset[Ann] = frozenset()
+
+
+def stage_io(
+    *,
+    reads: tuple[Ann, ...] = (),
+    uses: tuple[Ann, ...] = (),
+    writes: tuple[Ann, ...] = (),
+    geometry: bool = False,
+    transforms: tuple[Ann, ...] = (),
+) -> StageIO:
+    """A :class:`StageIO` from tuples (keyword-only, for short declarations)."""
+    return StageIO(frozenset(reads), frozenset(uses), frozenset(writes), geometry, frozenset(transforms))
+
+
 class Stage:
     """A graph node: reads frames from its input, passes frames on (or consumes them)."""
 
     type_name: ClassVar[str] = ""
     role: ClassVar[Role] = "process"
     Params: ClassVar[type[StageParams]] = StageParams
+
+    @classmethod
+    def io(cls, params: StageParams) -> StageIO:
+        """What this stage reads and writes with these params (default: pixels only)."""
+        return StageIO()
 
     def __init__(self, name: str, params: StageParams, ctx: RunContext) -> None:
         self.name = name
@@ -101,6 +142,21 @@ class Stage:
 
     def log(self, message: str) -> None:
         self.ctx.log(f"{self.name}: {message}")
+
+    @contextmanager
+    def param(self, key: str) -> Iterator[None]:
+        """Errors raised inside are about parameter ``key``: the runner's one-line report then
+        names it (``graph.yaml:12: stage 'style' (translate): key 'model': ...``)::
+
+            with self.param("model"):
+                self.model = OnnxModel(self.params.model)
+        """
+        try:
+            yield
+        except StreamerError as exc:
+            if getattr(exc, "key", None) is None:
+                exc.key = key  # type: ignore[attr-defined]
+            raise
 
 
 class Source(Stage):

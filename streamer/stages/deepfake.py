@@ -10,7 +10,8 @@ Single frames are noisy, so with track ids from face_detect ``fake`` is the mean
 the track's last ``smooth`` detections; faces without a track id get the per-frame value. Tracks
 not seen for ``forget`` frames are dropped, so memory stays bounded. Frames without faces pass
 unchanged. ``threshold`` (default: the model's metadata, else 0.5) decides which faces count as
-fake in the run summary (counter ``flagged``) and is put into ``frame.extra["fake_threshold"]``.
+fake in the run summary (counter ``flagged``) and is put into ``frame.fake_threshold`` (overlay
+colours by it).
 
 Example::
 
@@ -46,10 +47,10 @@ from pydantic import Field
 
 from streamer.errors import StreamerError
 from streamer.faces.embed import face_crop_size, face_crops, meta_float
-from streamer.frame import Frame
+from streamer.frame import Ann, Frame
 from streamer.onnx_model import ModelError
 from streamer.stages._model_params import FaceModelParams
-from streamer.stages.base import Stage, register
+from streamer.stages.base import Stage, StageIO, StageParams, register, stage_io
 
 DEFAULT_SIZE = 112
 DEFAULT_MARGIN = 0.25
@@ -119,6 +120,11 @@ class Deepfake(Stage):
         """How raw outputs become probabilities: auto (see the stage docs), none, sigmoid, softmax."""
 
     params: Params
+
+    @classmethod
+    def io(cls, params: StageParams) -> StageIO:
+        """What it reads and writes (see ``Stage.io``)."""
+        return stage_io(reads=(Ann.FACES,), uses=(Ann.KEYPOINTS, Ann.TRACKS), writes=(Ann.FAKE_SCORES,))
 
     def open(self) -> None:
         from streamer.onnx_model import OnnxModel
@@ -229,8 +235,7 @@ class Deepfake(Stage):
                 self.counters["flagged"] += 1
             out.append(face.replace(fake=value))
         self._forget(frame.index)
-        extra = {**frame.extra, "fake_threshold": self.threshold}
-        return frame.replace(faces=tuple(out), extra=extra)
+        return frame.replace(faces=tuple(out), fake_threshold=self.threshold)
 
     def _smoothed(self, track_id: int, index: int, prob: float) -> float:
         track = self._tracks.get(track_id)

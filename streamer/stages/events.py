@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from streamer.errors import SinkError
-from streamer.frame import Frame
-from streamer.stages.base import Sink, StageParams, register
+from streamer.frame import Ann, Frame
+from streamer.stages.base import Sink, StageIO, StageParams, register, stage_io
 
 
 def _finite(value: Any) -> Any:
@@ -60,6 +60,11 @@ class Events(Sink):
         """Append to an existing file instead of starting it afresh."""
 
     params: Params
+
+    @classmethod
+    def io(cls, params: StageParams) -> StageIO:
+        """What it reads and writes (see ``Stage.io``)."""
+        return stage_io(uses=(Ann.FACES, Ann.IDENTITIES, Ann.FAKE_SCORES))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from streamer.frame import Face, Frame
-from streamer.stages.base import Stage, StageParams, register
+from streamer.frame import Ann, Face, Frame
+from streamer.stages.base import Stage, StageIO, StageParams, register, stage_io
 
 
 def _clip(face: Face, w: int, h: int) -> Face | None:
@@ -72,6 +72,13 @@ class FaceDetect(Stage):
         """Tracking: least box overlap (IoU) for a face to keep the track id of the previous one."""
 
     params: Params
+
+    @classmethod
+    def io(cls, params: StageParams) -> StageIO:
+        """What it reads and writes (see ``Stage.io``)."""
+        assert isinstance(params, FaceDetect.Params)
+        keypoints = (Ann.KEYPOINTS,) if params.backend == "mediapipe" else ()
+        return stage_io(writes=(Ann.FACES, Ann.TRACKS, *keypoints))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

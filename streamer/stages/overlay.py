@@ -9,7 +9,8 @@ Example config (after ``verify`` and ``deepfake``, before ``encode`` or ``displa
 
 Box colours say what is known about a face, most important first:
 
-- red: the deepfake classifier says fake (``fake >= 0.5``)
+- red: the deepfake classifier says fake (``fake >=`` the deepfake stage's threshold, carried
+  on the frame; 0.5 when the frame has none)
 - green: verified as an enrolled identity
 - orange: verified, but matches no enrolled identity ("unknown")
 - blue: detected only, no verification ran
@@ -24,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from streamer.frame import Face, Frame
-from streamer.stages.base import Stage, StageParams, register
+from streamer.frame import Ann, Face, Frame
+from streamer.stages.base import Stage, StageIO, StageParams, register, stage_io
 
 RGB = tuple[int, int, int]
 
@@ -38,9 +39,11 @@ FAKE_THRESHOLD = 0.5
 FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX (cv2 is imported lazily)
 
 
-def face_colour(face: Face) -> RGB:
-    """The box colour for a face (see the module docstring)."""
-    if face.fake is not None and face.fake >= FAKE_THRESHOLD:
+def face_colour(face: Face, fake_threshold: float | None = None) -> RGB:
+    """The box colour for a face (see the module docstring); ``fake_threshold`` is the deepfake
+    stage's (``Frame.fake_threshold``), FAKE_THRESHOLD when unknown."""
+    threshold = FAKE_THRESHOLD if fake_threshold is None else fake_threshold
+    if face.fake is not None and face.fake >= threshold:
         return FAKE
     if face.identity is not None:
         return ENROLLED
@@ -84,21 +87,26 @@ class Overlay(Stage):
 
     params: Params
 
+    @classmethod
+    def io(cls, params: StageParams) -> StageIO:
+        """What it reads and writes (see ``Stage.io``)."""
+        return stage_io(uses=(Ann.FACES, Ann.IDENTITIES, Ann.FAKE_SCORES))
+
     def process(self, frame: Frame) -> Frame:
         p = self.params
         if not frame.faces or not (p.boxes or p.labels):
             return frame
         image = frame.image.copy()
         for face in frame.faces:
-            self._draw(image, face)
+            self._draw(image, face, frame.fake_threshold)
         return frame.replace(image=image)
 
-    def _draw(self, image: np.ndarray, face: Face) -> None:
+    def _draw(self, image: np.ndarray, face: Face, fake_threshold: float | None) -> None:
         import cv2
 
         p = self.params
         h, w = image.shape[:2]
-        colour = face_colour(face)
+        colour = face_colour(face, fake_threshold)
         if p.boxes:
             x1, y1, x2, y2 = _clipped_box(face, w, h)
             cv2.rectangle(image, (x1, y1), (x2, y2), colour, p.thickness, cv2.LINE_AA)

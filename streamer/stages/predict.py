@@ -8,7 +8,7 @@ stylized) pictures in between. It carries the predictor's recurrent state from f
 
 What it does per frame, in source order:
 
-- faces (frames carrying ``extra["face_crops"]``, which translate ``region: faces`` leaves):
+- faces (frames carrying ``face_crops``, which translate ``region: faces`` leaves):
   only the faces are predicted. Outside them the source picture is already what translation
   would have produced, so a skipped frame keeps its own picture and each face gets the last
   translated crop of its track, predicted forward (the model sees the 256 x 256 crop at 1/8,
@@ -37,7 +37,7 @@ What it does per frame, in source order:
 
 Frames leave in index order (predicted ones before the real frame that revealed the gap).
 Counters: ``predicted``, ``repeated`` (frames), ``faces_unfilled``. Predicted frames are marked
-``translated=True`` and ``extra["predicted"] = True``. In live mode give the stage after this one
+``translated=True`` and ``predicted=True``. In live mode give the stage after this one
 a longer ``queue`` (e.g. ``queue: 16``): a filled gap arrives as a burst that a 1-frame live queue
 would drop.
 
@@ -63,10 +63,10 @@ import numpy as np
 from pydantic import Field
 
 from streamer.errors import StreamerError
-from streamer.frame import Frame
-from streamer.geometry import FACE_CROPS, FaceCrops, crop_with, paste_into
+from streamer.frame import Ann, Frame
+from streamer.geometry import FaceCrops, crop_with, paste_into
 from streamer.stages._model_params import ModelParams
-from streamer.stages.base import Stage, register
+from streamer.stages.base import Stage, StageIO, StageParams, register, stage_io
 
 INPUTS = ("image", "prev", "cur", "span", "lag", "state")
 OUTPUTS = ("flow", "residual", "state_out")
@@ -108,6 +108,13 @@ class Predict(Stage):
         """Predicted frames in a row at most; beyond, the last output is repeated (counted)."""
 
     params: Params
+
+    @classmethod
+    def io(cls, params: StageParams) -> StageIO:
+        """What it reads and writes (see ``Stage.io``)."""
+        return stage_io(
+            uses=(Ann.TRANSLATED, Ann.FACE_CROPS, Ann.TRACKS), writes=(Ann.TRANSLATED, Ann.PREDICTED)
+        )
 
     def open(self) -> None:
         from streamer.onnx_model import OnnxModel
@@ -260,7 +267,7 @@ class Predict(Stage):
         Faces path: repeated (a dropped frame has no picture of its own to paste faces into, and
         extrapolating the whole picture costs more than translating faces would have)."""
         assert self.out_last is not None
-        if isinstance(like.extra.get(FACE_CROPS), FaceCrops):
+        if isinstance(like.face_crops, FaceCrops):
             self.counters["repeated"] += 1
             out = self.out_last
         else:
@@ -273,7 +280,8 @@ class Predict(Stage):
             faces=(),
             translated=True,
             audio=(),
-            extra={"predicted": True},
+            predicted=True,
+            face_crops=None,
         )
 
     def _start(self, frame: Frame) -> None:
@@ -300,7 +308,7 @@ class Predict(Stage):
         for k in range(1, gap + 1):
             pts = last.pts + round(k * (frame.pts - last.pts) / (gap + 1))
             emitted.append(self._fill(last.index + k, pts, frame))
-        crops = frame.extra.get(FACE_CROPS)
+        crops = frame.face_crops
         if isinstance(crops, FaceCrops):
             emitted.append(self._faces(frame, crops))
         elif frame.translated is False:
@@ -308,8 +316,7 @@ class Predict(Stage):
             out = self._predict_or_repeat(frame.index, raw)
             self.raw_last, self.raw_index = raw, frame.index
             self._advance(out)
-            extra = {**frame.extra, "predicted": True}
-            emitted.append(frame.replace(image=self._crop(out, frame), translated=True, extra=extra))
+            emitted.append(frame.replace(image=self._crop(out, frame), translated=True, predicted=True))
         else:
             self._step(frame.index, None, render=False)  # the state follows the real pictures
             self._advance(self._pad(frame.image), frame.index)
@@ -320,7 +327,7 @@ class Predict(Stage):
 
     def _first(self, frame: Frame) -> Frame:
         """The first frame of a stream passes as it is; its translated faces are remembered."""
-        crops = frame.extra.get(FACE_CROPS)
+        crops = frame.face_crops
         if isinstance(crops, FaceCrops) and crops.styled is not None:
             return self._faces(frame, crops)
         return frame
@@ -386,8 +393,7 @@ class Predict(Stage):
         self._advance(self._pad(out))
         self.run_length += 1
         self.counters["repeated" if repeat else "predicted"] += 1
-        extra = {**frame.extra, "predicted": True}
-        return frame.replace(image=out, translated=True, extra=extra)
+        return frame.replace(image=out, translated=True, predicted=True)
 
     def _lead_in(self, frame: Frame) -> list[Frame]:
         """Frames dropped before the first one that arrived (live): repeats of it, counted."""
@@ -398,7 +404,7 @@ class Predict(Stage):
         for i in range(frame.index):
             self.counters["repeated"] += 1
             pts = frame.pts - (frame.index - i) * step
-            out.append(frame.replace(index=i, pts=pts, faces=(), audio=(), extra={"predicted": True}))
+            out.append(frame.replace(index=i, pts=pts, faces=(), audio=(), predicted=True, face_crops=None))
         return out
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""``resize``: scale the picture, and the face boxes and keypoints with it.
+"""``resize``: scale the picture, and the face boxes, keypoints and face-crop geometry with it.
 
 Example config::
 
@@ -23,8 +23,8 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from streamer.frame import Face, Frame, StreamInfo
-from streamer.stages.base import Stage, StageParams, register
+from streamer.frame import Ann, Face, Frame, StreamInfo
+from streamer.stages.base import Stage, StageIO, StageParams, register, stage_io
 
 Interpolation = Literal["area", "linear", "cubic", "nearest"]
 
@@ -55,7 +55,7 @@ def scale_face(face: Face, sx: float, sy: float) -> Face:
 
 @register("resize")
 class Resize(Stage):
-    """Reads the picture and face annotations; scales both to the requested size."""
+    """Reads the picture and face annotations; scales both (and translate's face crops) to the size."""
 
     class Params(StageParams):
         width: int | None = Field(default=None, ge=1, le=16384)
@@ -74,6 +74,12 @@ class Resize(Stage):
             return self
 
     params: Params
+
+    @classmethod
+    def io(cls, params: StageParams) -> StageIO:
+        """What it reads and writes (see ``Stage.io``)."""
+        geometric = (Ann.FACES, Ann.KEYPOINTS, Ann.FACE_CROPS)
+        return stage_io(uses=geometric, geometry=True, transforms=geometric)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -105,5 +111,6 @@ class Resize(Stage):
         return frame.replace(
             image=image,
             faces=tuple(scale_face(f, sx, sy) for f in frame.faces),
+            face_crops=None if frame.face_crops is None else frame.face_crops.scaled(sx, sy),
             stream=self._stream(frame.stream, w, h),
         )

@@ -7,7 +7,7 @@ Trade-offs it exposes:
 - ``every``: translate every k-th frame only; frames in between pass unchanged with
   ``translated=False`` so a later stage (a frame predictor, say) may fill them in.
   With ``region: faces`` every frame also carries the face crops in
-  ``extra["face_crops"]`` (:class:`streamer.geometry.FaceCrops`: the crop matrices; on
+  ``face_crops`` (:class:`streamer.geometry.FaceCrops`: the crop matrices; on
   translated frames also the raw and the translated crops), which ``predict`` fills faces from.
 - ``region: faces``: crop each detected face (square, eyes level when keypoints are present,
   ``margin`` around the box), translate the crops ``batch`` at a time, paste them back through a
@@ -36,11 +36,11 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BeforeValidator, Field, model_validator
 
-from streamer.frame import Face, Frame
-from streamer.geometry import FACE_CROPS, FaceCrops, crop_matrix, crop_with, eyes_of, paste_into
+from streamer.frame import Ann, Face, Frame
+from streamer.geometry import FaceCrops, crop_matrix, crop_with, eyes_of, paste_into
 from streamer.onnx_model import normalize_range
 from streamer.stages._model_params import ModelParams
-from streamer.stages.base import Stage, register
+from streamer.stages.base import Stage, StageIO, StageParams, register, stage_io
 
 
 def _range(value: Any) -> Any:
@@ -87,6 +87,17 @@ class Translate(Stage):
 
     params: Params
 
+    @classmethod
+    def io(cls, params: StageParams) -> StageIO:
+        """What it reads and writes (see ``Stage.io``)."""
+        assert isinstance(params, Translate.Params)
+        if params.region == "frame":
+            return stage_io(writes=(Ann.TRANSLATED,))
+        needs = (Ann.FACES,) + ((Ann.IDENTITIES,) if params.only != "all" else ())
+        return stage_io(
+            reads=needs, uses=(Ann.KEYPOINTS, Ann.TRACKS), writes=(Ann.TRANSLATED, Ann.FACE_CROPS)
+        )
+
     def open(self) -> None:
         from streamer.onnx_model import OnnxModel
 
@@ -114,7 +125,7 @@ class Translate(Stage):
             self.counters["skipped"] = self.counters.get("skipped", 0) + 1
             if self.params.region == "faces":  # the crops a predict stage fills the faces from
                 crops = self._geometry(frame, self._selected(frame))
-                return frame.replace(translated=False, extra={**frame.extra, FACE_CROPS: crops})
+                return frame.replace(translated=False, face_crops=crops)
             return frame.replace(translated=False)
         if self.params.region == "faces":
             return self._faces(frame)
@@ -170,7 +181,7 @@ class Translate(Stage):
         raw = tuple(crop_with(frame.image, m, (size, size)) for m in geometry.matrices)
         if not raw:
             crops = dataclasses.replace(geometry, raw=(), styled=())
-            return frame.replace(translated=True, extra={**frame.extra, FACE_CROPS: crops})
+            return frame.replace(translated=True, face_crops=crops)
         import cv2
 
         out = frame.image.copy()
@@ -184,4 +195,4 @@ class Translate(Stage):
                 paste_into(out, result, m, feather=self.params.feather)
                 styled.append(result)
         crops = dataclasses.replace(geometry, raw=raw, styled=tuple(styled))
-        return frame.replace(image=out, translated=True, extra={**frame.extra, FACE_CROPS: crops})
+        return frame.replace(image=out, translated=True, face_crops=crops)

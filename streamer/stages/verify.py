@@ -36,9 +36,9 @@ import numpy as np
 from pydantic import Field
 
 from streamer.errors import StreamerError
-from streamer.frame import Frame
+from streamer.frame import Ann, Frame
 from streamer.stages._model_params import FaceModelParams
-from streamer.stages.base import Stage, register
+from streamer.stages.base import Stage, StageIO, StageParams, register, stage_io
 
 
 class _Track:
@@ -69,6 +69,11 @@ class Verify(Stage):
         """Drop a track's history after it has not been seen for this many frames."""
 
     params: Params
+
+    @classmethod
+    def io(cls, params: StageParams) -> StageIO:
+        """What it reads and writes (see ``Stage.io``)."""
+        return stage_io(reads=(Ann.FACES,), uses=(Ann.KEYPOINTS, Ann.TRACKS), writes=(Ann.IDENTITIES,))
 
     def open(self) -> None:
         from streamer.faces.embed import Embedder

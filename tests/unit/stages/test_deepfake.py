@@ -74,7 +74,7 @@ def test_real_crops_give_probabilities(clip: list) -> None:
     for face, src in zip(out.faces, faces, strict=True):
         assert face.fake is not None and 0.0 <= face.fake <= 1.0
         assert face.box == tuple(float(v) for v in src["box"])
-    assert out.extra["fake_threshold"] == 0.5  # the committed model's metadata
+    assert out.fake_threshold == 0.5  # the committed model's metadata
     assert np.array_equal(out.image, image)  # the picture is not changed
 
 

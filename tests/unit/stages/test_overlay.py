@@ -113,3 +113,18 @@ def test_faces_at_and_beyond_the_edges_do_not_fail() -> None:
 def test_invalid_params(bad: dict) -> None:
     with pytest.raises(ValidationError):
         Overlay.Params(**bad)
+
+
+def test_fake_colour_follows_the_deepfake_stages_threshold() -> None:
+    """The threshold travels on the frame (Frame.fake_threshold, written by deepfake); 0.5 is
+    only the fallback when no deepfake stage said one."""
+    face = Face(box=BOX, score=0.9, fake=0.7)
+    x1, _, x2, y2 = (int(v) for v in BOX)
+    overlay = _overlay(labels=False)
+    strict = overlay.process(make_frame(0, W, H, faces=[face]).replace(fake_threshold=0.9))
+    default = overlay.process(make_frame(0, W, H, faces=[face]))
+    lenient = overlay.process(make_frame(0, W, H, faces=[face]).replace(fake_threshold=0.6))
+    assert tuple(strict.image[y2, (x1 + x2) // 2]) == DETECTED
+    assert tuple(default.image[y2, (x1 + x2) // 2]) == FAKE
+    assert tuple(lenient.image[y2, (x1 + x2) // 2]) == FAKE
+    assert face_colour(face, 0.9) == DETECTED and face_colour(face, 0.7) == FAKE

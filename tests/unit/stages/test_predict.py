@@ -87,7 +87,7 @@ def test_every2_fills_every_frame_in_order_with_continuous_pts(predictor: Path) 
         assert f.translated is True
         assert f.image.shape == (96, 160, 3)
         assert f.audio == (f"a{f.index}",)  # every frame really came from upstream: audio kept
-        assert f.extra.get("predicted", False) == (f.index % 2 == 1)
+        assert f.predicted == (f.index % 2 == 1)
 
 
 def test_predicted_pictures_follow_the_motion_in_the_stylized_domain(predictor: Path) -> None:
@@ -113,9 +113,9 @@ def test_live_gaps_are_filled_with_interpolated_pts_and_no_audio(predictor: Path
     assert stage.counters == {"predicted": 5, "repeated": 0, "faces_unfilled": 0}
     for f in out:
         if f.index in indices:
-            assert f.audio == (f"a{f.index}",) and "predicted" not in f.extra
+            assert f.audio == (f"a{f.index}",) and not f.predicted
         else:
-            assert f.audio == () and f.extra["predicted"] is True and f.faces == ()
+            assert f.audio == () and f.predicted is True and f.faces == ()
 
 
 def test_dropped_frames_are_extrapolated_from_the_last_two_stylized_ones(predictor: Path) -> None:
@@ -247,7 +247,6 @@ def _box_psnr(a: np.ndarray, b: np.ndarray, box: tuple[float, ...]) -> float:
 def test_faces_path_predicts_only_the_faces(clip_faces: list[Frame]) -> None:
     """A skipped frame keeps its own picture outside the face crop; inside, the predicted face is
     closer to what translating that frame gives than repeating the last frame or the raw face."""
-    from streamer.geometry import FACE_CROPS
 
     truth = _translate(clip_faces, 1)
     stage = _stage(PREDICTOR)
@@ -257,11 +256,11 @@ def test_faces_path_predicts_only_the_faces(clip_faces: list[Frame]) -> None:
     gains = []
     for f in out[1::2]:
         raw, want = clip_faces[f.index].image, truth[f.index].image
-        assert f.extra["predicted"] is True and f.faces == clip_faces[f.index].faces
+        assert f.predicted is True and f.faces == clip_faces[f.index].faces
         # outside the crop windows of this frame and the one before, the picture is the source's
         footprint = np.zeros(raw.shape[:2], np.float32)
         for k in (f.index - 1, f.index):
-            (m,) = truth[k].extra[FACE_CROPS].matrices
+            (m,) = truth[k].face_crops.matrices
             _paste_footprint(footprint, m)
         assert 0.05 < footprint.mean() < 0.4  # the windows cover the face, not the frame
         np.testing.assert_array_equal(f.image[footprint == 0], raw[footprint == 0])
@@ -272,11 +271,11 @@ def test_faces_path_predicts_only_the_faces(clip_faces: list[Frame]) -> None:
     assert min(gains) > 0.5 and np.mean(gains) > 2.0, gains  # measured 0.9-6.1 dB, mean 3.2
     # the crops translate left are what predict filled from (none on skipped frames' styled side)
     skipped = _translate(clip_faces[:2], 2)[1]
-    geometry = skipped.extra[FACE_CROPS]
+    geometry = skipped.face_crops
     assert skipped.translated is False and geometry.styled is None and geometry.raw is None
-    assert geometry.size == 256 and geometry.track_ids == truth[1].extra[FACE_CROPS].track_ids
-    np.testing.assert_array_equal(geometry.matrices[0], truth[1].extra[FACE_CROPS].matrices[0])
-    assert truth[1].extra[FACE_CROPS].raw[0].shape == (256, 256, 3)
+    assert geometry.size == 256 and geometry.track_ids == truth[1].face_crops.track_ids
+    np.testing.assert_array_equal(geometry.matrices[0], truth[1].face_crops.matrices[0])
+    assert truth[1].face_crops.raw[0].shape == (256, 256, 3)
 
 
 @needs_models
@@ -285,9 +284,9 @@ def test_faces_path_new_track_on_a_skipped_frame_is_left_raw_and_counted(clip_fa
     # frame 3: the same face now carries another track id (the tracker lost and found it)
     face = seq[3].faces[0]
     other = face.__class__(**{**face.__dict__, "track_id": 7})
-    crops = seq[3].extra["face_crops"]
+    crops = seq[3].face_crops
     crops = crops.__class__(**{**crops.__dict__, "track_ids": (7,)})
-    seq[3] = seq[3].replace(faces=(other,), extra={**seq[3].extra, "face_crops": crops})
+    seq[3] = seq[3].replace(faces=(other,), face_crops=crops)
     stage = _stage(PREDICTOR)
     out = _run(stage, seq)
     assert stage.counters == {"predicted": 2, "repeated": 0, "faces_unfilled": 1}
@@ -316,4 +315,4 @@ def test_faces_path_live_gaps_repeat_the_last_output(clip_faces: list[Frame]) ->
     assert [f.pts for f in out] == [i * PTS_PER_FRAME for i in range(6)]
     assert stage.counters == {"predicted": 0, "repeated": 2, "faces_unfilled": 0}
     assert np.array_equal(out[2].image, seq[1].image) and np.array_equal(out[3].image, seq[1].image)
-    assert out[2].audio == () and out[2].extra["predicted"] is True
+    assert out[2].audio == () and out[2].predicted is True

@@ -120,3 +120,21 @@ def test_needs_width_or_height() -> None:
 def test_invalid_params(bad: dict) -> None:
     with pytest.raises(ValidationError):
         Resize.Params(**bad)
+
+
+def test_face_crop_geometry_is_scaled_with_the_picture() -> None:
+    """translate's face crops (Frame.face_crops) follow the resize: the new frame seen through
+    the new matrix is the old frame seen through the old one (a later predict pastes there)."""
+    from streamer.geometry import FaceCrops, crop_matrix, crop_with
+
+    frame = make_frame(3, 640, 360)
+    m = crop_matrix((200.0, 80.0, 360.0, 240.0), 128, 640, 360, eyes=((250.0, 140.0), (310.0, 150.0)))
+    crops = FaceCrops(track_ids=(1,), matrices=(m,), size=128, feather=0.1)
+    out = _resize(width=320).process(frame.replace(face_crops=crops))
+    assert out.face_crops is not None and out.face_crops.size == 128
+    (m2,) = out.face_crops.matrices
+    before = crop_with(frame.image, m, (128, 128)).astype(int)
+    after = crop_with(out.image, m2, (128, 128)).astype(int)
+    assert np.abs(before - after).mean() < 6  # the same region (the smaller picture is blurrier)
+    # a matrix left unscaled would look at the wrong place: far apart
+    assert np.abs(before - crop_with(out.image, m, (128, 128)).astype(int)).mean() > 20
