@@ -275,6 +275,9 @@ def build_graph(
             consumers[s.input].append(s.name)
     if graph_mode is None:
         graph_mode = _default_mode(sources)
+    from streamer.io.output_file import check_outputs
+
+    check_outputs(ordered, fname, path)  # an output is never an input nor another output (3.4b)
     return GraphSpec(
         name=graph_name,
         mode=graph_mode,

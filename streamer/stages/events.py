@@ -10,7 +10,13 @@ Example config, fed by the same stage as the video output::
 Each line is ``{"frame": index, "pts": pts, "time": seconds, "faces": [...]}`` with the faces of
 ``Face.to_json``; keys a graph does not compute are ``null``. Lines are written live (users tail
 the file while the graph runs), each with a single unbuffered write, so a crash or a kill never
-leaves half a line behind. The file is truncated at open unless ``append`` is set.
+leaves half a line behind.
+
+Files (DESIGN 3.4b): lines go to ``events.partial.jsonl`` beside ``events.jsonl`` (tail that one
+while the graph runs), renamed to ``events.jsonl`` when the run ends or is stopped; a failed or
+killed run leaves the partial file and an older ``events.jsonl`` untouched. With ``append`` the
+lines are appended to ``events.jsonl`` itself (appending whole lines destroys nothing). A path
+another writer holds is refused (``streamer.io.output_file``).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import IO, Any
 
 from streamer.errors import SinkError
 from streamer.frame import Frame
+from streamer.io.output_file import OutputFile
 from streamer.stages.base import Sink, StageParams, register
 
 
@@ -61,27 +68,46 @@ class Events(Sink):
 
     params: Params
 
+    @classmethod
+    def output_paths(cls, params: StageParams) -> list[tuple[str, str, bool]]:
+        """The events file (standard output is not a file)."""
+        assert isinstance(params, Events.Params)
+        return [] if params.path == "-" else [("path", params.path, False)]
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._fd: int | None = None
         self._stdout: IO[str] | None = None
         self._path: Path | None = None
+        self._out: OutputFile | None = None
 
     def open(self) -> None:
+        """Take the path's lock and open the partial file (or the file itself to append)."""
         if self.params.path == "-":
             self._stdout = sys.stdout
             return
         path = Path(self.params.path).expanduser()
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if self.params.append else os.O_TRUNC)
+        out = OutputFile(path, what=f"stage '{self.name}' (events)")
+        append = self.params.append
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, flags, 0o644)
+            out.check_target()
+            out.acquire()
+            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+            self._fd = os.open(out.target if append else out.partial, flags, 0o644)
         except OSError as e:
+            out.release()
             raise SinkError(
                 f"stage '{self.name}' (events): cannot open '{path}' for writing "
                 f"({e.strerror or e}); expected a writable file path"
             ) from None
-        self._path = path
+        except SinkError:
+            out.release()
+            raise
+        self._path = path if append else out.partial
+        self._out = out
+        if not append:
+            self.log(f"writing {path} (as {out.shown} until finalised)")
 
     def write(self, frame: Frame) -> None:
         line = json.dumps(event_json(frame), ensure_ascii=False) + "\n"
@@ -102,9 +128,19 @@ class Events(Sink):
             ) from None
 
     def close(self) -> None:
+        """Close the file; rename the partial file to the final name unless a stage failed."""
         if self._stdout is not None:
             self._stdout.flush()
             self._stdout = None
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
+        out, self._out = self._out, None
+        if out is None:
+            return
+        if self.params.append:
+            out.release()
+        elif self.ctx.failed.is_set():
+            self.log(out.keep_partial())
+        else:
+            out.commit()
