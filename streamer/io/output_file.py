@@ -69,6 +69,10 @@ class OutputFile:
         self.what = what
         self.overwrite = overwrite
         self._fd: int | None = None
+        # a FIFO, a device (/dev/stdout) or a socket is written in place: no partial, no lock
+        self.special = self.target.exists() and not (self.target.is_file() or self.target.is_dir())
+        if self.special:
+            self.partial = self.target
 
     @property
     def shown(self) -> str:
@@ -82,7 +86,7 @@ class OutputFile:
 
     def acquire(self) -> None:
         """Take the writer's lock (non-blocking): SinkError naming the path when it is held."""
-        if self._fd is not None:
+        if self._fd is not None or self.special:
             return
         for _ in range(10):  # retried only when a holder removed the lock file under us
             try:
@@ -131,6 +135,8 @@ class OutputFile:
 
     def check_target(self) -> None:
         """Before writing: the target must not be a folder (nor exist, without overwrite)."""
+        if self.special:
+            return
         if self.target.is_dir():
             raise SinkError(f"{self.what}: {self.requested} is a folder; expected a file path")
         if not self.overwrite and self.target.exists():
@@ -138,6 +144,8 @@ class OutputFile:
 
     def commit(self) -> None:
         """Rename the finished partial file to the target (atomic), then release the lock."""
+        if self.special:
+            return
         try:
             if self.overwrite:
                 os.replace(self.partial, self.target)
@@ -154,13 +162,16 @@ class OutputFile:
 
     def discard(self) -> None:
         """Nothing worth keeping (no frame written): remove the partial file, release the lock."""
-        self.partial.unlink(missing_ok=True)
+        if not self.special:
+            self.partial.unlink(missing_ok=True)
         self.release()
 
     def keep_partial(self) -> str:
         """The run failed: leave the partial file (the final name untouched), release the lock,
         and return the one line that says where the partial file is."""
         self.release()
+        if self.special:
+            return f"{self.requested} not finalised"
         return f"{self.requested} not finalised; what was written so far is in {self.shown}"
 
 
@@ -250,7 +261,8 @@ def check_outputs(specs: Sequence[_Spec], fname: str, graph_path: Path | None) -
     for s in specs:
         declared = list(s.cls.output_paths(s.params))
         for key, value, is_dir in declared:
-            outputs.append((s, key, value, Path(value).expanduser(), is_dir))
+            text = value[len("file://") :] if value.startswith("file://") else value
+            outputs.append((s, key, value, Path(text).expanduser(), is_dir))
         skip = {key for key, _, _ in declared}
         for key, value in s.cls.input_paths(s.params):
             if key not in skip:

@@ -20,12 +20,15 @@ frame written so far. After a failure (``close(complete=False)``, or this writer
 the partial file stays, the final name is untouched, and the log says where it is. Nothing is
 created before the first frame; a partial file that got no frame is removed.
 
-Fragmented MP4 (``fragmented``; default on in live mode): ``movflags=frag_keyframe+empty_moov+
+Fragmented MP4 (``fragmented``; default on in live mode): ``movflags=frag_keyframe+delay_moov+
 default_base_moof`` with a fragment at least every second and a keyframe every 2 s, each packet
-flushed to the file as it is muxed, so after ``kill -9`` the partial file plays every frame up to
-the last fragment (about a second back). Offline the default is a plain MP4 with its index
-(``moov``) at the end: smaller, and every player seeks in it. Matroska and MPEG-TS are written
-progressively anyway; for them ``fragmented`` only flushes each packet.
+flushed to the file as it is muxed (``flush_packets``), so after ``kill -9`` the partial file
+plays every frame up to the last fragment (about a second back). ``delay_moov`` rather than
+``empty_moov``: the index is written with the first fragment, so it carries the edit list that
+keeps pts exact when the encoder uses B-frames (``empty_moov`` shifts them by the reorder
+delay). Offline the default is a plain MP4 with its index (``moov``) at the end: smaller, and
+every player seeks in it. Matroska and MPEG-TS are written progressively anyway; for them
+``fragmented`` only flushes each packet.
 """
 
 from __future__ import annotations
@@ -217,7 +220,7 @@ class VideoWriter:
             return {}
         opts = {"flush_packets": "1"}  # each packet reaches the file, not a buffer in the process
         if self.format in _MP4_FORMATS:
-            opts["movflags"] = "frag_keyframe+empty_moov+default_base_moof"
+            opts["movflags"] = "frag_keyframe+delay_moov+default_base_moof"
             opts["frag_duration"] = str(FRAGMENT_US)
         return opts
 
