@@ -80,6 +80,13 @@ class OutputFile:
         rel = os.path.relpath(self.partial)
         return str(self.partial) if rel.startswith("..") else rel
 
+    def left_over(self) -> str | None:
+        """A partial file an earlier run left (killed or failed), which this one will replace:
+        the line that says so, else None. Call after ``acquire`` (no live writer has it then)."""
+        if self.special or not self.partial.is_file():
+            return None
+        return f"{self.shown} left by an earlier run that did not finish will be replaced"
+
     @property
     def locked(self) -> bool:
         return self._fd is not None

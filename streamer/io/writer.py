@@ -182,6 +182,8 @@ class VideoWriter:
             out.acquire()  # last: nothing above can fail while we hold the lock
             self._out = out
             self._target = str(out.partial)
+            if note := out.left_over():
+                self.log(note)
 
     def _pick_codec(self) -> str:
         import av

@@ -15,8 +15,9 @@ leaves half a line behind.
 Files (DESIGN 3.4b): lines go to ``events.partial.jsonl`` beside ``events.jsonl`` (tail that one
 while the graph runs), renamed to ``events.jsonl`` when the run ends or is stopped; a failed or
 killed run leaves the partial file and an older ``events.jsonl`` untouched. With ``append`` the
-lines are appended to ``events.jsonl`` itself (appending whole lines destroys nothing). A path
-another writer holds is refused (``streamer.io.output_file``).
+lines are appended to ``events.jsonl`` itself (appending whole lines destroys nothing). As with
+``encode``, no file is made before the first frame. A path another writer holds is refused
+(``streamer.io.output_file``).
 """
 
 from __future__ import annotations
@@ -82,32 +83,43 @@ class Events(Sink):
         self._out: OutputFile | None = None
 
     def open(self) -> None:
-        """Take the path's lock and open the partial file (or the file itself to append)."""
+        """Make the folder and take the path's lock; the file itself opens with the first line,
+        so a run that never starts leaves every file (an earlier partial one too) as it was."""
         if self.params.path == "-":
             self._stdout = sys.stdout
             return
         path = Path(self.params.path).expanduser()
         out = OutputFile(path, what=f"stage '{self.name}' (events)")
-        append = self.params.append
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             out.check_target()
             out.acquire()
-            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-            self._fd = os.open(out.target if append else out.partial, flags, 0o644)
         except OSError as e:
             out.release()
-            raise SinkError(
-                f"stage '{self.name}' (events): cannot open '{path}' for writing "
-                f"({e.strerror or e}); expected a writable file path"
-            ) from None
-        except SinkError:
-            out.release()
-            raise
-        self._path = path if append else out.partial
+            raise SinkError(self._cannot_open(path, e)) from None
         self._out = out
+
+    def _cannot_open(self, path: Path, e: OSError) -> str:
+        return (
+            f"stage '{self.name}' (events): cannot open '{path}' for writing "
+            f"({e.strerror or e}); expected a writable file path"
+        )
+
+    def _open_file(self, out: OutputFile) -> int:
+        """The partial file (truncated), or the file itself to append."""
+        append = self.params.append
+        note = None if append else out.left_over()
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+        self._path = out.target if append else out.partial
+        try:
+            fd = os.open(self._path, flags, 0o644)
+        except OSError as e:
+            raise SinkError(self._cannot_open(out.requested, e)) from None
+        if note:
+            self.log(note)
         if not append:
-            self.log(f"writing {path} (as {out.shown} until finalised)")
+            self.log(f"writing {out.requested} (as {out.shown} until finalised)")
+        return fd
 
     def write(self, frame: Frame) -> None:
         line = json.dumps(event_json(frame), ensure_ascii=False) + "\n"
@@ -116,7 +128,9 @@ class Events(Sink):
             self._stdout.flush()
             return
         if self._fd is None:
-            raise SinkError(f"stage '{self.name}' (events): write() before open()")
+            if self._out is None:
+                raise SinkError(f"stage '{self.name}' (events): write() before open()")
+            self._fd = self._open_file(self._out)
         data = memoryview(line.encode("utf-8"))
         try:
             while data:  # one write() per line; loop only on a short write
@@ -132,13 +146,13 @@ class Events(Sink):
         if self._stdout is not None:
             self._stdout.flush()
             self._stdout = None
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
+        fd, self._fd = self._fd, None
+        if fd is not None:
             os.close(fd)
         out, self._out = self._out, None
         if out is None:
             return
-        if self.params.append:
+        if fd is None or self.params.append:  # no line written: nothing made, nothing replaced
             out.release()
         elif self.ctx.failed.is_set():
             self.log(out.keep_partial())

@@ -188,6 +188,8 @@ def test_a_stage_failing_mid_run_leaves_partial_files(tmp_path: Path) -> None:
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["e.partial.jsonl", "v.partial.mp4"]
     assert len((tmp_path / "e.partial.jsonl").read_text().splitlines()) == 8
+    with av.open(str(tmp_path / "v.partial.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 8  # finalised, plays, just not renamed
     assert sum("not finalised" in line for line in logs) == 2
 
 
@@ -237,6 +239,7 @@ def test_events_and_frames_take_the_lock(tmp_path: Path) -> None:
     from streamer.stages.base import RunContext
     from streamer.stages.events import Events
     from streamer.stages.frames import Frames
+    from tests.unit.stages.conftest import make_frame
 
     a = Events("a", Events.Params(path=str(tmp_path / "e.jsonl")), RunContext())
     a.open()
@@ -247,7 +250,22 @@ def test_events_and_frames_take_the_lock(tmp_path: Path) -> None:
     f.open()
     with pytest.raises(SinkError, match="being written by"):
         Frames("g", Frames.Params(dir=str(tmp_path / "fr")), RunContext()).open()
+    f.process(make_frame(3))
     f.close()
+    assert sorted(p.name for p in (tmp_path / "fr").iterdir()) == ["000003.png"]  # no .partial left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fr"]  # locks removed; no line, no events file
+
+
+def test_a_partial_file_left_by_a_killed_run_is_named_then_replaced(tmp_path: Path) -> None:
+    (tmp_path / "x.partial.mp4").write_bytes(b"left by kill -9")
+    logs: list[str] = []
+    w = VideoWriter(str(tmp_path / "x.mp4"), log=logs.append)
+    w.open()
+    assert "x.partial.mp4 left by an earlier run that did not finish will be replaced" in logs[0]
+    for i in range(3):
+        w.write(bar_image(i), 512 * i, TB, rate=Fraction(30))
+    w.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.mp4"]
 
 
 def test_devices_and_fifos_are_written_in_place(tmp_path: Path) -> None:
@@ -383,6 +401,30 @@ def test_kill_9_leaves_a_playable_file_up_to_2_s_before(tmp_path: Path) -> None:
     # live mode may drop a frame on the way to the encoder; nearly all must be there
     assert len(got) >= 0.8 * len(expected), (len(got), len(expected), seen[-1])
     assert times[-1] >= cutoff
+
+
+@pytest.mark.timeout(120)
+def test_second_run_writing_the_same_file_is_refused(tmp_path: Path) -> None:
+    proc = _start_recording(tmp_path)
+    try:
+        _wait_for_stream_time(proc, tmp_path / "rec.partial.jsonl", 0.5)
+        second = subprocess.run(
+            [sys.executable, "-m", "streamer", "run", str(tmp_path / "rec.yaml"), "--quiet"]
+            + ["--max-frames", "5", "--set", f"ev.path={tmp_path}/other.jsonl"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.poll() is None  # the first run goes on
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+    assert second.returncode == 1
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: stage 'out' (encode): ")
+    assert f"rec.mp4 is being written by process {proc.pid}" in lines[0]
+    assert not (tmp_path / "other.jsonl").exists() and not (tmp_path / "other.partial.jsonl").exists()
 
 
 @pytest.mark.timeout(120)
