@@ -97,7 +97,7 @@ class Encode(Sink):
             live=self.ctx.mode == "live",
             fragmented=p.fragmented,
             log=self.log,
-            what=f"stage '{self.name}' (encode)",
+            what=f"stage '{self.name}' (encode): key 'path'",
         )
         self._writer.counters = self.counters
         self._writer.open()

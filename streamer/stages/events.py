@@ -89,7 +89,7 @@ class Events(Sink):
             self._stdout = sys.stdout
             return
         path = Path(self.params.path).expanduser()
-        out = OutputFile(path, what=f"stage '{self.name}' (events)")
+        out = OutputFile(path, what=f"stage '{self.name}' (events): key 'path'")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             out.check_target()

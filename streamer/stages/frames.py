@@ -69,7 +69,7 @@ class Frames(Sink):
     def open(self) -> None:
         """Lock the folder, make it, and (with ``clean``) remove old frame files."""
         d = Path(self.params.dir).expanduser()
-        out = OutputFile(d, what=f"stage '{self.name}' (frames)")
+        out = OutputFile(d, what=f"stage '{self.name}' (frames): key 'dir'")
         try:
             d.parent.mkdir(parents=True, exist_ok=True)
             out.acquire()
