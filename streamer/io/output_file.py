@@ -27,7 +27,6 @@ Example::
 from __future__ import annotations
 
 import errno
-import fcntl
 import glob
 import os
 from collections.abc import Sequence
@@ -37,6 +36,20 @@ from typing import Any, Protocol
 from streamer.errors import GraphError, SinkError
 
 _GLOB_CHARS = frozenset("*?[")
+
+
+def _lock(fd: int) -> None:
+    """Exclusive, non-blocking lock of an open file; OSError (EWOULDBLOCK/EACCES) when held.
+    flock on Linux/macOS (per open file, so two opens in one process conflict too); msvcrt's
+    byte-range lock on Windows."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def partial_path(target: Path) -> Path:
@@ -69,10 +82,12 @@ class OutputFile:
         self.what = what
         self.overwrite = overwrite
         self._fd: int | None = None
-        # a FIFO, a device (/dev/stdout) or a socket is written in place: no partial, no lock
-        self.special = self.target.exists() and not (self.target.is_file() or self.target.is_dir())
+        # a FIFO, a device (/dev/null, /dev/stdout: its real path may be "pipe:[N]") or a socket
+        # is written in place, by the name given: no partial file, no lock, no rename
+        given = self.requested.expanduser()
+        self.special = given.exists() and not (given.is_file() or given.is_dir())
         if self.special:
-            self.partial = self.target
+            self.target = self.partial = given
 
     @property
     def shown(self) -> str:
@@ -104,7 +119,7 @@ class OutputFile:
                     " expected a writable folder"
                 ) from None
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _lock(fd)
             except OSError as exc:
                 holder = _read_pid(fd)
                 os.close(fd)
@@ -134,6 +149,10 @@ class OutputFile:
         """Remove the lock file, then unlock (in that order: see ``acquire``). Idempotent."""
         fd, self._fd = self._fd, None
         if fd is None:
+            return
+        if os.name == "nt":  # Windows cannot remove an open file
+            os.close(fd)
+            self.lock_file.unlink(missing_ok=True)
             return
         try:
             self.lock_file.unlink(missing_ok=True)
