@@ -224,13 +224,18 @@ def _read_pid(fd: int) -> int | None:
 
 
 class _Spec(Protocol):
-    """What ``check_outputs`` needs of a ``graph.StageSpec``."""
+    """What ``check_outputs`` needs of a ``graph.StageSpec`` (read-only: it is frozen)."""
 
-    name: str
-    type: str
-    line: int | None
-    params: Any
-    cls: Any
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def line(self) -> int | None: ...
+    @property
+    def params(self) -> Any: ...
+    @property
+    def cls(self) -> Any: ...
 
 
 def _resolve_input(text: str, graph_dir: Path | None) -> list[Path]:
