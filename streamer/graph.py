@@ -392,6 +392,12 @@ def build_graph(
         if not sources:
             errors.append(f"{fname}: no source stage; expected a stage such as 'type: capture'")
     errors.extend(check_contracts(ordered, fname))
+    from streamer.io.output_file import check_outputs
+
+    try:
+        check_outputs(ordered, fname, path)  # an output is never an input nor another output (3.4b)
+    except GraphError as exc:
+        errors.extend(exc.messages)
     if errors:
         raise GraphError(errors)
     consumers: dict[str, list[str]] = {s.name: [] for s in ordered}

@@ -198,6 +198,7 @@ class GraphRunner:
             if self._error is None:
                 self._error = StageError(stage, frame, exc)
                 self._stopped_by = "error"
+        self.ctx.failed.set()  # file sinks keep their partial files (DESIGN 3.4b)
         self.stop.set()
 
     def request_stop(self, reason: str = "signal") -> None:

@@ -13,9 +13,22 @@ Sizes: the output size is the first frame's (rounded down to even for 4:2:0); a 
 another size is scaled to it (logged once), so a graph that changes size mid-stream still
 yields a valid file.
 
-Files are written in place (no temporary file) and ``close()`` always finalises: flush the
-encoder, write the trailer, close; after a stop the file holds every frame written so far.
-Nothing is created before the first frame; a file that got no frame is removed.
+Files (DESIGN 3.4b, ``streamer.io.output_file``): ``open()`` takes the path's lock (a second
+writer is refused); frames go to ``x.partial.mp4`` beside ``x.mp4``, which ``close()`` finalises
+(flush the encoder, write the trailer) and renames to ``x.mp4``; after a stop the file holds every
+frame written so far. After a failure (``close(complete=False)``, or this writer's own error)
+the partial file stays, the final name is untouched, and the log says where it is. Nothing is
+created before the first frame; a partial file that got no frame is removed.
+
+Fragmented MP4 (``fragmented``; default on in live mode): ``movflags=frag_keyframe+delay_moov+
+default_base_moof`` with a fragment at least every second and a keyframe every 2 s, each packet
+flushed to the file as it is muxed (``flush_packets``), so after ``kill -9`` the partial file
+plays every frame up to the last fragment (about a second back). ``delay_moov`` rather than
+``empty_moov``: the index is written with the first fragment, so it carries the edit list that
+keeps pts exact when the encoder uses B-frames (``empty_moov`` shifts them by the reorder
+delay). Offline the default is a plain MP4 with its index (``moov``) at the end: smaller, and
+every player seeks in it. Matroska and MPEG-TS are written progressively anyway; for them
+``fragmented`` only flushes each packet.
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ import numpy as np
 
 from streamer.errors import SinkError
 from streamer.io.audio import AudioHandle, copy_packet
+from streamer.io.output_file import OutputFile
 from streamer.io.uri import is_url, output_format
 
 _NVENC_PRESETS = {
@@ -45,6 +59,10 @@ _NVENC_PRESETS = {
     "veryslow": "p7",
 }
 _nvenc_ok: dict[str, bool] = {}
+# fragmented MP4: a self-contained fragment (moof + mdat) at every keyframe and at least every
+# FRAGMENT_US microseconds, so a killed run loses at most about that much
+FRAGMENT_US = 1_000_000
+_MP4_FORMATS = frozenset({"mp4", "mov", "ipod", "ismv", "3gp"})
 
 
 def parse_bitrate(value: str | int | None) -> int | None:
@@ -92,7 +110,9 @@ class VideoWriter:
         overwrite: bool = True,
         threads: int = 0,
         live: bool = False,
+        fragmented: bool | None = None,
         log: Callable[[str], None] = lambda message: None,
+        what: str = "output",
     ) -> None:
         self.path = path
         self.codec = codec
@@ -105,7 +125,9 @@ class VideoWriter:
         self.overwrite = overwrite
         self.threads = threads
         self.live = live
+        self.fragmented = live if fragmented is None else fragmented
         self.log = log
+        self.what = what
         self.counters: dict[str, int] = {}
         self.frames_written = 0
         self._lock = threading.Lock()
@@ -120,6 +142,8 @@ class VideoWriter:
         self._closed = False
         self._is_file = not is_url(path)
         self._target = path
+        self._out: OutputFile | None = None  # files: lock, partial name, final rename
+        self._failed = False  # this writer raised: keep the partial file
 
     # -- setup -----------------------------------------------------------------------------
 
@@ -152,8 +176,14 @@ class VideoWriter:
                 raise SinkError(f"cannot create folder {target.parent}: {exc.strerror or exc}") from None
             if not target.parent.is_dir():
                 raise SinkError(f"cannot write {target}: {target.parent} is not a folder")
-            self._target = str(target)
         self.codec = self._pick_codec()
+        if self._is_file:
+            out = OutputFile(target, what=self.what, overwrite=self.overwrite)
+            out.acquire()  # last: nothing above can fail while we hold the lock
+            self._out = out
+            self._target = str(out.partial)
+            if note := out.left_over():
+                self.log(note)
 
     def _pick_codec(self) -> str:
         import av
@@ -186,6 +216,16 @@ class VideoWriter:
                 opts["tune"] = "ll"
         return opts
 
+    def _container_options(self) -> dict[str, str]:
+        """Muxer options: fragmented MP4 and per-packet flushing (see the module doc)."""
+        if not (self.fragmented and self._is_file):
+            return {}
+        opts = {"flush_packets": "1"}  # each packet reaches the file, not a buffer in the process
+        if self.format in _MP4_FORMATS:
+            opts["movflags"] = "frag_keyframe+delay_moov+default_base_moof"
+            opts["frag_duration"] = str(FRAGMENT_US)
+        return opts
+
     def _start(
         self, width: int, height: int, time_base: Fraction, rate: Fraction | None, audio: AudioHandle | None
     ) -> None:
@@ -195,8 +235,9 @@ class VideoWriter:
             width, height = max(2, width - width % 2), max(2, height - height % 2)
         rate = Fraction(rate) if rate else Fraction(30)
         try:
-            container = av.open(self._target, "w", format=self.format)
+            container = av.open(self._target, "w", format=self.format, options=self._container_options())
         except Exception as exc:  # noqa: BLE001 - PyAV raises OSError subclasses and ValueError
+            self._failed = True
             raise SinkError(f"cannot open output {self.path}: {_one_line(exc)}") from None
         self._container = container
         try:
@@ -208,9 +249,10 @@ class VideoWriter:
                 stream.bit_rate = self.bit_rate
             if self.threads:
                 stream.codec_context.thread_count = self.threads
-            if self.live or not self._is_file:
+            if self.live or not self._is_file or self.fragmented:
                 stream.codec_context.gop_size = max(1, round(2 * rate))
         except Exception as exc:  # noqa: BLE001
+            self._failed = True
             raise SinkError(f"cannot set up encoder {self.codec} for {self.path}: {_one_line(exc)}") from None
         self._video = stream
         self._tb = time_base
@@ -221,8 +263,11 @@ class VideoWriter:
             except (ValueError, av.FFmpegError) as exc:
                 self.log(f"audio ({audio.codec}) not copied: {_one_line(exc)}")
         self.log(
-            f"writing {self.path}: {self.codec} {width}x{height}"
+            f"writing {self.path}"
+            + (f" (as {self._out.shown} until finalised)" if self._out is not None else "")
+            + f": {self.codec} {width}x{height}"
             + (f" + {audio.codec} audio copy" if self._audio is not None and audio else "")
+            + (", fragmented" if self.fragmented and self.format in _MP4_FORMATS and self._is_file else "")
         )
 
     # -- writing ---------------------------------------------------------------------------
@@ -265,6 +310,7 @@ class VideoWriter:
                 for packet in packets:
                     self._container.mux(packet)
             except Exception as exc:  # noqa: BLE001
+                self._failed = True
                 raise SinkError(f"encoding {self.path} failed: {_one_line(exc)}") from None
             self._last_pts = out_pts
             self.frames_written += 1
@@ -290,17 +336,24 @@ class VideoWriter:
             try:
                 self._container.mux(out)
             except Exception as exc:  # noqa: BLE001
+                self._failed = True
                 raise SinkError(f"writing audio to {self.path} failed: {_one_line(exc)}") from None
             self._last_audio = at
 
-    def close(self) -> None:
-        """Flush the encoder and finalise the container; idempotent, safe after errors."""
+    def close(self, *, complete: bool = True) -> None:
+        """Flush the encoder and finalise the container; idempotent, safe after errors.
+
+        Files: renamed to the final name when ``complete`` (a natural end or a stop) and this
+        writer had no error; otherwise the partial file stays and the log says where."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             container, self._container = self._container, None
+            out, self._out = self._out, None
             if container is None:
+                if out is not None:
+                    out.release()  # never started: an older partial file is left as it was
                 return
             error: str | None = None
             if self.frames_written and self._video is not None:
@@ -313,11 +366,20 @@ class VideoWriter:
                 container.close()
             except Exception as exc:  # noqa: BLE001
                 error = error or _one_line(exc)
-            if not self.frames_written and self._is_file:
-                Path(self._target).unlink(missing_ok=True)
+            if out is None:
+                if error:
+                    raise SinkError(f"finishing {self.path} failed: {error}")
                 return
-            if error:
-                raise SinkError(f"finishing {self.path} failed: {error}")
+            if not self.frames_written:
+                out.discard()
+                return
+            if error or self._failed or not complete:
+                where = out.keep_partial()
+                if error:
+                    raise SinkError(f"finishing {self.path} failed: {error}; {where}")
+                self.log(where)
+                return
+            out.commit()
 
 
 def _one_line(exc: BaseException) -> str:

@@ -67,6 +67,9 @@ class RunContext:
     quiet: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
     log: Callable[[str], None] = _print_stderr
+    # set by the runner when a stage fails: file sinks then keep their partial file (the
+    # final name is only ever a finished run's or a stopped run's file; DESIGN 3.4b)
+    failed: threading.Event = field(default_factory=threading.Event)
 
     def resolve(self, path: str | Path) -> Path:
         """A user path: as given (relative to the working directory) if it exists, else
@@ -125,6 +128,23 @@ class Stage:
         self.ctx = ctx
         # extra counters shown in the run summary (reconnects, repeated frames, ...)
         self.counters: dict[str, int] = {}
+
+    @classmethod
+    def input_paths(cls, params: StageParams) -> list[tuple[str, str]]:
+        """``(key, value)`` of every parameter that may name a file this stage reads.
+
+        Default: every string parameter; the graph check keeps those that name an existing
+        file or folder (a model, a gallery, a capture file or image glob), so no stage type has
+        to list its inputs for an output to be refused when it is one of them (DESIGN 3.4b).
+        """
+        return [(key, value) for key, value in params if isinstance(value, str)]
+
+    @classmethod
+    def output_paths(cls, params: StageParams) -> list[tuple[str, str, bool]]:
+        """``(key, path, is_folder)`` of the files or folders this stage writes (default none).
+
+        The graph check refuses an output that is an input or another stage's output."""
+        return []
 
     def open(self) -> None:
         """Acquire models, files and devices. Raise a StreamerError for user-caused problems."""

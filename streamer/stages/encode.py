@@ -5,11 +5,15 @@
       path: out/result.mp4       # .mp4 .mkv .mov .ts .webm ...; or udp://127.0.0.1:5000
       crf: 20                    # or bitrate: 4M
       audio: copy                # source audio remuxed untouched and in sync; or drop
+      fragmented: true           # fragmented MP4, playable after kill -9 (default: live only)
 
 Output pts are the frames' pts in the source time base, so a file round trip keeps every
 timestamp (MP4 exactly; Matroska rounds to milliseconds). The output size is the first frame's;
 later frames of another size are scaled to it. ``close()`` finalises the file, also after a
-stop (Ctrl-C): it plays and holds every frame written so far. See ``streamer.io.writer``.
+stop (Ctrl-C): it plays and holds every frame written so far. Files are written as
+``x.partial.mp4`` and renamed to ``x.mp4`` when finalised; a failed run leaves the partial file.
+A path another writer holds, or one a stage reads, is refused. See ``streamer.io.writer`` and
+``streamer.io.output_file``.
 """
 
 from __future__ import annotations
@@ -48,6 +52,9 @@ class Encode(Sink):
         """Replace an existing file; false makes an existing file an error."""
         threads: int = Field(default=0, ge=0, le=64)
         """Encoder threads; 0 = the encoder's choice (all cores). 1 leaves cores to other stages."""
+        fragmented: bool | None = None
+        """MP4/MOV: write fragments (at least every second, flushed) so a killed run leaves a
+        playable file; default true in live mode, false offline (a plain MP4 seeks better)."""
 
         @field_validator("bitrate")
         @classmethod
@@ -56,6 +63,14 @@ class Encode(Sink):
 
             parse_bitrate(value)
             return value
+
+    @classmethod
+    def output_paths(cls, params: StageParams) -> list[tuple[str, str, bool]]:
+        """The output file (URLs are not files)."""
+        from streamer.io.uri import is_url
+
+        assert isinstance(params, Encode.Params)
+        return [] if is_url(params.path) else [("path", params.path, False)]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -80,7 +95,9 @@ class Encode(Sink):
             overwrite=p.overwrite,
             threads=p.threads,
             live=self.ctx.mode == "live",
+            fragmented=p.fragmented,
             log=self.log,
+            what=f"stage '{self.name}' (encode): key 'path'",
         )
         self._writer.counters = self.counters
         self._writer.open()
@@ -104,7 +121,8 @@ class Encode(Sink):
             self._writer.write_audio(packets)
 
     def close(self) -> None:
-        """Flush and finalise the output; safe with no frames, after errors, and twice."""
+        """Flush and finalise the output; safe with no frames, after errors, and twice. The
+        final name is given only when no stage failed (else the partial file stays)."""
         writer = self._writer
         if writer is not None:
-            writer.close()
+            writer.close(complete=not self.ctx.failed.is_set())

@@ -10,7 +10,14 @@ Example config, fed by the same stage as the video output::
 Each line is ``{"frame": index, "pts": pts, "time": seconds, "faces": [...]}`` with the faces of
 ``Face.to_json``; keys a graph does not compute are ``null``. Lines are written live (users tail
 the file while the graph runs), each with a single unbuffered write, so a crash or a kill never
-leaves half a line behind. The file is truncated at open unless ``append`` is set.
+leaves half a line behind.
+
+Files (DESIGN 3.4b): lines go to ``events.partial.jsonl`` beside ``events.jsonl`` (tail that one
+while the graph runs), renamed to ``events.jsonl`` when the run ends or is stopped; a failed or
+killed run leaves the partial file and an older ``events.jsonl`` untouched. With ``append`` the
+lines are appended to ``events.jsonl`` itself (appending whole lines destroys nothing). As with
+``encode``, no file is made before the first frame. A path another writer holds is refused
+(``streamer.io.output_file``).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import IO, Any
 
 from streamer.errors import SinkError
 from streamer.frame import Ann, Frame
+from streamer.io.output_file import OutputFile
 from streamer.stages.base import Sink, StageIO, StageParams, register, stage_io
 
 
@@ -66,27 +74,57 @@ class Events(Sink):
         """What it reads and writes (see ``Stage.io``)."""
         return stage_io(uses=(Ann.FACES, Ann.IDENTITIES, Ann.FAKE_SCORES))
 
+    @classmethod
+    def output_paths(cls, params: StageParams) -> list[tuple[str, str, bool]]:
+        """The events file (standard output is not a file)."""
+        assert isinstance(params, Events.Params)
+        return [] if params.path == "-" else [("path", params.path, False)]
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._fd: int | None = None
         self._stdout: IO[str] | None = None
         self._path: Path | None = None
+        self._out: OutputFile | None = None
 
     def open(self) -> None:
+        """Make the folder and take the path's lock; the file itself opens with the first line,
+        so a run that never starts leaves every file (an earlier partial one too) as it was."""
         if self.params.path == "-":
             self._stdout = sys.stdout
             return
         path = Path(self.params.path).expanduser()
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if self.params.append else os.O_TRUNC)
+        out = OutputFile(path, what=f"stage '{self.name}' (events): key 'path'")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, flags, 0o644)
+            out.check_target()
+            out.acquire()
         except OSError as e:
-            raise SinkError(
-                f"stage '{self.name}' (events): cannot open '{path}' for writing "
-                f"({e.strerror or e}); expected a writable file path"
-            ) from None
-        self._path = path
+            out.release()
+            raise SinkError(self._cannot_open(path, e)) from None
+        self._out = out
+
+    def _cannot_open(self, path: Path, e: OSError) -> str:
+        return (
+            f"stage '{self.name}' (events): cannot open '{path}' for writing "
+            f"({e.strerror or e}); expected a writable file path"
+        )
+
+    def _open_file(self, out: OutputFile) -> int:
+        """The partial file (truncated), or the file itself to append."""
+        append = self.params.append
+        note = None if append else out.left_over()
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+        self._path = out.target if append else out.partial
+        try:
+            fd = os.open(self._path, flags, 0o644)
+        except OSError as e:
+            raise SinkError(self._cannot_open(out.requested, e)) from None
+        if note:
+            self.log(note)
+        if not append:
+            self.log(f"writing {out.requested} (as {out.shown} until finalised)")
+        return fd
 
     def write(self, frame: Frame) -> None:
         line = json.dumps(event_json(frame), ensure_ascii=False) + "\n"
@@ -95,7 +133,9 @@ class Events(Sink):
             self._stdout.flush()
             return
         if self._fd is None:
-            raise SinkError(f"stage '{self.name}' (events): write() before open()")
+            if self._out is None:
+                raise SinkError(f"stage '{self.name}' (events): write() before open()")
+            self._fd = self._open_file(self._out)
         data = memoryview(line.encode("utf-8"))
         try:
             while data:  # one write() per line; loop only on a short write
@@ -107,9 +147,19 @@ class Events(Sink):
             ) from None
 
     def close(self) -> None:
+        """Close the file; rename the partial file to the final name unless a stage failed."""
         if self._stdout is not None:
             self._stdout.flush()
             self._stdout = None
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
+        fd, self._fd = self._fd, None
+        if fd is not None:
             os.close(fd)
+        out, self._out = self._out, None
+        if out is None:
+            return
+        if fd is None or self.params.append:  # no line written: nothing made, nothing replaced
+            out.release()
+        elif self.ctx.failed.is_set():
+            self.log(out.keep_partial())
+        else:
+            out.commit()

@@ -12,6 +12,10 @@ Files are ``dir/{index:06d}.png``; because the name is the source frame index, t
 same graph can be compared file by file. With ``clean`` (default) old frame files in ``dir``
 (names of six or more digits + ``.png``) are removed at open, so stale frames of a longer
 previous run never mix in; other files there are left alone.
+
+Files (DESIGN 3.4b): each PNG is written as ``.000012.png.partial`` and renamed, so a kill never
+leaves a truncated PNG under a frame's name; the folder is locked (``.dir.lock`` beside it)
+while a run writes it, and a folder a stage reads (an image-folder capture) is refused.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pydantic import Field
 
 from streamer.errors import SinkError
 from streamer.frame import Frame
+from streamer.io.output_file import OutputFile, write_atomic
 from streamer.stages.base import Sink, StageParams, register
 
 _FRAME_FILE = re.compile(r"^\d{6,}\.png$")
@@ -50,13 +55,25 @@ class Frames(Sink):
 
     params: Params
 
+    @classmethod
+    def output_paths(cls, params: StageParams) -> list[tuple[str, str, bool]]:
+        """The output folder."""
+        assert isinstance(params, Frames.Params)
+        return [("dir", params.dir, True)]
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._dir: Path | None = None
+        self._out: OutputFile | None = None
 
     def open(self) -> None:
+        """Lock the folder, make it, and (with ``clean``) remove old frame files."""
         d = Path(self.params.dir).expanduser()
+        out = OutputFile(d, what=f"stage '{self.name}' (frames): key 'dir'")
         try:
+            d.parent.mkdir(parents=True, exist_ok=True)
+            out.acquire()
+            self._out = out
             d.mkdir(parents=True, exist_ok=True)
             if self.params.clean:
                 for p in d.iterdir():
@@ -90,8 +107,14 @@ class Frames(Sink):
         try:
             if not ok:
                 raise OSError("PNG encoder failed")
-            path.write_bytes(png.tobytes())
+            write_atomic(path, png.tobytes())
         except OSError as e:
             raise SinkError(
                 f"stage '{self.name}' (frames): cannot write '{path}' ({e.strerror or e})"
             ) from None
+
+    def close(self) -> None:
+        """Release the folder's lock."""
+        out, self._out = self._out, None
+        if out is not None:
+            out.release()

@@ -129,7 +129,8 @@ def test_sigint_finalises_mp4_with_every_processed_frame(tmp_path: Path) -> None
         text=True,
     )
     deadline = time.time() + 60
-    while not (out.exists() and out.stat().st_size > 0) and time.time() < deadline:
+    partial = tmp_path / "out.partial.mp4"  # written under this name until finalised
+    while not (partial.exists() and partial.stat().st_size > 0) and time.time() < deadline:
         time.sleep(0.1)
     time.sleep(1.5)  # ~45 frames at 30 fps
     proc.send_signal(signal.SIGINT)
@@ -141,7 +142,7 @@ def test_sigint_finalises_mp4_with_every_processed_frame(tmp_path: Path) -> None
     assert encoded >= 30
     with av.open(str(out)) as c:
         decoded = sum(1 for _ in c.decode(video=0))
-    assert decoded == encoded
+    assert decoded == encoded and not partial.exists()
 
 
 def test_no_torch_in_runtime() -> None:

@@ -1,4 +1,4 @@
-"""VideoWriter: pts kept, close semantics, containers (mp4, mkv, udp), errors."""
+"""VideoWriter: pts kept, close semantics, containers (mp4, mkv, udp), errors, plain vs fragmented MP4."""
 
 from __future__ import annotations
 
@@ -141,3 +141,42 @@ def test_udp_output_sends_mpegts() -> None:
         assert w.format == "mpegts"
         data = rx.recv(65536)
     assert len(data) % 188 == 0 and data[0] == 0x47 and data[188] == 0x47  # TS sync bytes
+
+
+def _atoms(path: Path) -> list[str]:
+    """Top-level MP4 box types, in file order."""
+    data, names, at = path.read_bytes(), [], 0
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at : at + 4], "big")
+        names.append(data[at + 4 : at + 8].decode("latin-1"))
+        if size == 1:
+            size = int.from_bytes(data[at + 8 : at + 16], "big")
+        if size < 8:
+            break
+        at += size
+    return names
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragmented"),
+    [
+        ({}, False),
+        ({"live": True}, True),
+        ({"fragmented": True}, True),
+        ({"live": True, "fragmented": False}, False),
+    ],
+)
+def test_plain_mp4_offline_fragmented_live_or_asked(tmp_path: Path, kwargs: dict, fragmented: bool) -> None:
+    out = tmp_path / "x.mp4"
+    w = VideoWriter(str(out), **kwargs)
+    w.open()
+    for i in range(75):  # 2.5 s at 30 fps: more than one fragment
+        w.write(bar_image(i), 512 * i, TB, rate=Fraction(30))
+    w.close()
+    atoms = _atoms(out)
+    if fragmented:
+        assert atoms.count("moof") >= 2 and atoms.index("moov") < atoms.index("mdat")
+    else:
+        assert "moof" not in atoms and atoms.index("moov") > atoms.index("mdat")  # index at the end
+    pts, _, tb = _decode(out)
+    assert [p * tb for p in pts] == [Fraction(i, 30) for i in range(75)]

@@ -64,6 +64,12 @@ def test_round_trip_keeps_frames_pts_and_audio(tmp_path: Path) -> None:
     _check_round_trip(src, tmp_path / "out" / "copy.mp4")
 
 
+def test_fragmented_round_trip_keeps_frames_pts_and_audio(tmp_path: Path) -> None:
+    # B-frames (offline preset) and AAC priming: delay_moov's edit list keeps every pts exact
+    src = make_clip(tmp_path / "in.mp4", frames=75)
+    _check_round_trip(src, tmp_path / "frag.mp4", fragmented=True)
+
+
 @pytest.mark.parametrize("name", ["face_audio.mp4", "one_face.mp4"])
 def test_round_trip_sample_clips(tmp_path: Path, name: str) -> None:
     if not (SAMPLES / name).exists():

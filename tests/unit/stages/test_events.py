@@ -75,12 +75,15 @@ def test_lines_are_written_live(tmp_path: Path) -> None:
     stage.open()
     stage.process(make_frame(0))
     stage.process(make_frame(1))
-    # a reader tailing the file sees whole lines before close
-    lines = path.read_text().splitlines(keepends=True)
+    # a reader tailing the partial file sees whole lines before close; the final name only after
+    assert not path.exists()
+    lines = (tmp_path / "live.partial.jsonl").read_text().splitlines(keepends=True)
     assert [json.loads(ln)["frame"] for ln in lines] == [0, 1]
     assert all(ln.endswith("\n") for ln in lines)
     stage.close()
     stage.close()  # safe twice
+    assert [json.loads(ln)["frame"] for ln in path.read_text().splitlines()] == [0, 1]
+    assert not (tmp_path / "live.partial.jsonl").exists() and not (tmp_path / ".live.jsonl.lock").exists()
 
 
 def test_truncates_unless_append(tmp_path: Path) -> None:
