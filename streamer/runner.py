@@ -54,6 +54,10 @@ def open_error_line(spec: GraphSpec, name: str, exc: BaseException) -> str:
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if not isinstance(exc, StreamerError):
         detail = f"{type(exc).__name__}: {detail}"
+    own = f"stage '{s.name}' ({s.type}): "
+    if detail.startswith(own):  # the stage named itself (and maybe its key) already
+        detail = detail[len(own) :]
+        key = None if detail.startswith("key '") else key
     return f"{at}: stage '{s.name}' ({s.type}): " + (f"key '{key}': " if key else "") + detail
 
 

@@ -385,7 +385,8 @@ def test_second_run_writing_the_same_file_is_refused(tmp_path: Path) -> None:
         proc.communicate(timeout=30)
     assert second.returncode == 1
     lines = second.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: stage 'out' (encode): key 'path': ")
+    graph = tmp_path / "rec.yaml"
+    assert len(lines) == 1 and lines[0].startswith(f"error: {graph}:10: stage 'out' (encode): key 'path': ")
     assert f"rec.mp4 is being written by process {proc.pid}" in lines[0]
     assert not (tmp_path / "other.jsonl").exists() and not (tmp_path / "other.partial.jsonl").exists()
 
