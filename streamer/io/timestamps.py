@@ -194,9 +194,9 @@ class VideoTimeline(Generic[T]):
 
     def _pop(self) -> tuple[int, T]:
         item, own = self._items.popleft()
-        if len(self._heap) >= len(self._items) + 1:
+        if own is not None:
             pts = heapq.heappop(self._heap) + self.late
-            if own is not None and own + self.late != pts and not self.from_rate:
+            if own + self.late != pts and not self.from_rate:
                 _bump(self.counters, "pts_reordered")
         else:  # a frame without pts: one frame after the last
             if self.last is not None:
