@@ -105,7 +105,9 @@ def test_audio_first_to_see_a_restart_gives_the_video_its_offset() -> None:
     vtb, atb = Fraction(1, 25), Fraction(1, 48000)
     counters: dict[str, int] = {}
     breaks = Breaks()
-    video: VideoTimeline[int] = VideoTimeline(step=1, depth=0, counters=counters, time_base=vtb, breaks=breaks)
+    video: VideoTimeline[int] = VideoTimeline(
+        step=1, depth=0, counters=counters, time_base=vtb, breaks=breaks
+    )
     audio = AudioTimeline(time_base=atb, counters=counters, breaks=breaks)
     for i in range(100):  # 4 s of both
         video.push(i, i)
