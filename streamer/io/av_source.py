@@ -2,19 +2,35 @@
 
 Timestamps (what sinks and the events file see):
 
-- Files: every frame keeps the pts and time base the demuxer gave (a 30 fps MP4 from FFmpeg:
-  time base 1/15360, pts 0, 512, 1024, ...). A frame without a pts gets previous + one frame.
-- A pts that does not increase (broken file, a sender that restarted without us noticing, a
-  MPEG-TS clock wrap) is moved to previous + one frame, and the shift is kept for the frames
-  after it (and for the audio), so pts stay strictly increasing and the deltas stay as sent.
+- Files keep the time base and pts the container gives (a 30 fps MP4 from FFmpeg: time base
+  1/15360, pts 0, 512, 1024, ...), repaired by ``streamer.io.timestamps`` where the container
+  gets them wrong, each case counted apart: reordered pts (DivX packed B-frames in AVI) are
+  sorted in a window of 4 frames, frames without pts get previous + one frame, duplicates and
+  small steps back move into the next gap, and a real break (a restart; a forward jump over
+  10 s in MPEG-TS) shifts the rest to continue one frame later. Variable frame rate is kept.
+- Raw elementary streams (.h264, .hevc, .m4v, ...) have no timestamps: frames are numbered at
+  the codec's frame rate (the SPS/VOL timing info; FFmpeg's demuxer guesses 25 fps) or at
+  ``capture.fps``, time base 1/rate numerator.
+- A file that starts before 0 (MPEG-TS unwrapped by FFmpeg across a pts wrap) is moved to
+  start at 0, audio by the same time. The log says once where the timing comes from.
 - ``loop``: each pass is shifted so that its first frame lands one frame after the last frame
   of the pass before; video and audio are shifted by the same time.
 - Reconnect (network): the new connection is shifted so that its first frame lands after the
   last frame by the wall-clock time the stream was away (at least one frame), so a recording
   keeps the gap. The time base stays that of the first connection (later ones are rescaled).
+  Live streams use the reorder window only when the codec reorders frames (2 frames).
 
-Audio packets are copied (detached from the demuxer) with the same shift applied; a packet
-whose dts would not increase after a shift is dropped and counted (``audio_dropped``).
+Audio packets are copied (detached from the demuxer). Audio moves only with real breaks (seen
+in its own dts or the video's, one shared record so both shift by the same time), never with
+video-only repairs; a packet whose dts would not increase is dropped and counted
+(``audio_dropped``).
+
+Damage and early ends (files): a packet the demuxer flags as corrupt, an AAC packet without
+its ADTS header in MPEG-TS, or a read error is skipped and counted (``corrupt_packets``; up to
+50 in a row, then the file is taken to end there); a frame that does not decode is counted
+(``decode_errors``). When a file decodes to fewer frames than its index promises, the counters
+``frames_promised``/``frames_missing`` and a warning (``warnings``, shown at the end of the
+run, an error with ``streamer run --strict``) say so.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@
     # uri: frames/*.png          # an image folder or glob, played at fps
     # uri: testsrc               # moving box + frame counter; set frames: N to end it
 
-Files keep the demuxer's pts and time base exactly; cameras count wall-clock milliseconds;
+Files keep the demuxer's pts and time base, repaired where the container gets them wrong and
+counted (``pts_reordered``, ``pts_from_rate``, ...; see ``streamer.io.timestamps``); a file
+that ends before its index promised warns (``--strict``: error); cameras count wall-clock ms;
 images and testsrc count frames at ``fps``. After a loop or a reconnect pts keep increasing
 (see ``streamer.io.av_source``). The runner applies ``--max-frames`` and ``--realtime``.
 """
