@@ -25,9 +25,10 @@ in its own dts or the video's, one shared record so both shift by the same time)
 video-only repairs; a packet whose dts would not increase is dropped and counted
 (``audio_dropped``).
 
-Damage and early ends (files): a packet the demuxer flags as corrupt, an AAC packet without
-its ADTS header in MPEG-TS, or a read error is skipped and counted (``corrupt_packets``; up to
-50 in a row, then the file is taken to end there); a frame that does not decode is counted
+Damage and early ends (files): packets the demuxer flags as corrupt are counted
+(``corrupt_packets``; audio ones dropped, video ones left to the decoder's concealment), as are
+AAC packets without their ADTS header in MPEG-TS (dropped) and read errors (skipped; after 50
+in a row the file is taken to end there); a frame that does not decode is counted
 (``decode_errors``). When a file decodes to fewer frames than its index promises, the counters
 ``frames_promised``/``frames_missing`` and a warning (``warnings``, shown at the end of the
 run, an error with ``streamer run --strict``) say so.
@@ -291,10 +292,12 @@ class AvSource(VideoSource):
                 continue
             errors = 0
             if packet.is_corrupt and packet.size:
-                # the demuxer saw damage (MPEG-TS continuity, CRC): such a packet would only
-                # feed the decoder or the muxer garbage
+                # the demuxer saw damage (MPEG-TS continuity, CRC): audio would be copied broken
+                # (and fail the muxer), so it is dropped; video goes to the decoder, which
+                # conceals what it can (a frame it cannot decode counts as a decode error)
                 self.counters["corrupt_packets"] = self.counters.get("corrupt_packets", 0) + 1
-                continue
+                if packet.stream_index != video.index:
+                    continue
             if packet.stream_index != video.index:
                 self._take_audio(packet)
                 continue

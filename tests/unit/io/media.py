@@ -276,3 +276,20 @@ def damaged(source: Path, path: Path, *, at: float = 0.5, size: int = 20000, see
     data[start : start + size] = np.random.default_rng(seed).integers(0, 256, size, np.uint8).tobytes()
     path.write_bytes(bytes(data))
     return path
+
+
+def restarted_ts(source: Path, path: Path) -> Path:
+    """Two MPEG-TS recordings of 2 s back to back in one file (a recorder that restarted):
+    the second starts at the same timestamps as the first. Their tones differ (440, 880 Hz), so
+    each audio packet tells which recording it belongs to."""
+    parts = []
+    for i in range(2):
+        part = path.with_suffix(f".part{i}.ts")
+        ffmpeg(
+            "-ss", str(2 * i), "-t", "2", "-i", source,
+            "-f", "lavfi", "-i", f"sine=frequency={440 * (i + 1)}:sample_rate=48000", "-t", "2",
+            "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-bf", "2", "-g", "30", "-c:a", "aac", part,
+        )  # fmt: skip
+        parts.append(part.read_bytes())
+    path.write_bytes(b"".join(parts))
+    return path

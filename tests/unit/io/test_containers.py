@@ -14,7 +14,7 @@ import pytest
 from streamer.graph import load_graph
 from streamer.runner import RunOptions, RunResult, run_graph
 from tests.real_footage import clip
-from tests.unit.io.media import packed_bframes_avi, raw_h264, vfr_mkv, wrapping_ts
+from tests.unit.io.media import packed_bframes_avi, raw_h264, restarted_ts, vfr_mkv, wrapping_ts
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[3]
 class Probe:
     frames: list[Fraction]  # video frame times (s) in decoding order
     audio: list[tuple[Fraction, Fraction]]  # audio packets: (start, duration) in s
+    audio_data: list[bytes]
 
     @property
     def audio_end(self) -> Fraction:
@@ -38,17 +39,22 @@ def probe(path: Path) -> Probe:
     with av.open(str(path)) as c:
         frames = [Fraction(f.pts) * f.time_base for f in c.decode(video=0)]
     with av.open(str(path)) as c:
-        audio = [
-            (Fraction(p.pts) * p.time_base, Fraction(p.duration or 0) * p.time_base)
-            for p in (c.demux(audio=0) if c.streams.audio else ())
-            if p.size and p.pts is not None
-        ]
-    return Probe(frames, audio)
+        packets = [p for p in (c.demux(audio=0) if c.streams.audio else ()) if p.size and p.pts is not None]
+        audio = [(Fraction(p.pts) * p.time_base, Fraction(p.duration or 0) * p.time_base) for p in packets]
+        data = [_payload(bytes(p)) for p in packets]
+    return Probe(frames, audio, data)
 
 
-def transcode(src: Path, out: Path) -> tuple[RunResult, list[str]]:
+def _payload(data: bytes) -> bytes:
+    """An AAC packet without its ADTS header (MPEG-TS has one, MP4 strips it)."""
+    if len(data) > 9 and data[0] == 0xFF and data[1] & 0xF6 == 0xF0:
+        return data[7 if data[1] & 1 else 9 :]
+    return data
+
+
+def transcode(src: Path, out: Path, *sets: str) -> tuple[RunResult, list[str]]:
     log: list[str] = []
-    spec = load_graph(ROOT / "graphs" / "file_transcode.yaml", [f"cam.uri={src}", f"out.path={out}"])
+    spec = load_graph(ROOT / "graphs" / "file_transcode.yaml", [f"cam.uri={src}", f"out.path={out}", *sets])
     result = run_graph(spec, RunOptions(quiet=True, handle_signals=False, log=log.append))
     assert result.error is None, result.error
     return result, log
@@ -114,15 +120,59 @@ def test_mpegts_across_a_pts_wrap(media: Path, tmp_path: Path) -> None:
     assert "pts_discontinuity" not in result.stage("cam").counters
 
 
-def test_raw_h264_is_numbered_at_its_own_rate(media: Path, tmp_path: Path) -> None:
-    src = raw_h264(clip("carphone"), media / "clip.h264", fps=30)
+@pytest.fixture(scope="module")
+def raw(media: Path) -> Path:
+    return raw_h264(clip("carphone"), media / "clip.h264", fps=30)
+
+
+def test_raw_h264_is_numbered_at_its_own_rate(raw: Path, tmp_path: Path) -> None:
+    src = raw
     with av.open(str(src)) as c:
         assert c.streams.video[0].average_rate == 25  # what the demuxer guesses
         count = sum(1 for _ in c.decode(video=0))
     result, log = transcode(src, tmp_path / "out.mp4")
     after = probe(tmp_path / "out.mp4")
     reference = [Fraction(i, 30) for i in range(count)]
-    check_kept(Probe(reference, []), after, reference, Fraction(1, 30))
+    check_kept(Probe(reference, [], []), after, reference, Fraction(1, 30))
     assert after.frames == reference  # exactly 1/30 s apart: 4.0 s, not 4.8
     assert result.stage("cam").counters["pts_from_rate"] == count
     assert any("timestamps from the frame rate (h264" in line and "30 fps" in line for line in log)
+
+
+def test_capture_fps_numbers_a_raw_stream(raw: Path, tmp_path: Path) -> None:
+    result, log = transcode(raw, tmp_path / "out.mp4", "cam.fps=24")
+    after = probe(tmp_path / "out.mp4")
+    assert after.frames == [Fraction(i, 24) for i in range(len(after.frames))]
+    assert any("24 fps" in line for line in log)
+
+
+def test_restarted_recording_continues_in_sync(media: Path, tmp_path: Path) -> None:
+    """Two recordings in one MPEG-TS: the second restarts the clock. Video and audio both
+    continue one frame later, by the same shift."""
+    src = restarted_ts(clip("carphone"), media / "restart.ts")
+    before = probe(src)
+    half = len(before.frames) // 2
+    assert before.frames[half] < before.frames[half - 1]  # the case itself
+    first, second = before.frames[:half], before.frames[half:]
+    interval = Fraction(1001, 30000)
+    span = (first[-1] - first[0]) + interval + (second[-1] - second[0])
+    reference = [first[0] + span * i / (len(before.frames) - 1) for i in range(len(before.frames))]
+    result, _ = transcode(src, tmp_path / "out.mp4")
+    after = probe(tmp_path / "out.mp4")
+    counters = result.stage("cam").counters
+    assert counters["pts_discontinuity"] == 1 and counters["audio_discontinuity"] == 1
+    assert len(after.frames) == len(before.frames)
+    assert all(b > a for a, b in zip(after.frames, after.frames[1:], strict=False))
+    assert abs((after.frames[-1] - after.frames[0]) - (reference[-1] - reference[0])) <= interval
+    # the second recording's audio keeps its place against its video (tones tell them apart)
+    k = next(i for i in range(1, len(before.audio)) if before.audio[i][0] < before.audio[i - 1][0])
+    second_tone = set(before.audio_data[k:]) - set(before.audio_data[:k])
+    j = next(i for i, d in enumerate(after.audio_data) if d in second_tone)
+    i = before.audio_data.index(after.audio_data[j], k)
+    offset_in = before.audio[i][0] - second[0]
+    offset_out = after.audio[j][0] - after.frames[half]
+    assert abs(offset_out - offset_in) <= interval, (float(offset_in), float(offset_out))
+    assert abs((after.audio_end - after.frames[-1]) - (before.audio_end - before.frames[-1])) <= interval
+    assert after.audio_gaps() == 0
+    # at most the packet that overlaps the junction is dropped (counted)
+    assert len(before.audio) - len(after.audio) == counters.get("audio_dropped", 0) <= 1
