@@ -78,6 +78,7 @@ class AvSource(VideoSource):
         self._from_rate = False  # raw stream: pts are frame index x rate
         self._promised: int | None = None  # frames the container's index promises
         self._decoded = 0  # frames handed out in the current pass
+        self._discarded = 0  # video packets the container itself hides (edit lists)
         self.warnings: list[str] = []
         self._adts: bool | None = None  # the audio's first packet had an ADTS header
 
@@ -270,6 +271,7 @@ class AvSource(VideoSource):
         streams = [video] + ([audio] if audio is not None and self._audio_tb else [])
         demux = container.demux(*streams)
         self._decoded = 0
+        self._discarded = 0
         errors = 0  # consecutive unreadable packets
         while True:
             if self.stop.is_set():
@@ -301,6 +303,8 @@ class AvSource(VideoSource):
             if packet.stream_index != video.index:
                 self._take_audio(packet)
                 continue
+            if packet.is_discard and packet.size:
+                self._discarded += 1  # decoded as a reference, never shown (an edit list cut it)
             try:
                 decoded = packet.decode()
             except av.FFmpegError:
@@ -335,8 +339,11 @@ class AvSource(VideoSource):
 
     def _check_end(self) -> None:
         """A file that decodes to fewer frames than its index promises: counted and warned."""
-        promised = self._promised
-        if promised is None or self.spec.loop or self._decoded >= promised:
+        if self._promised is None or self.spec.loop:
+            return
+        # the index counts frames an edit list hides (a trimmed clip's pre-roll): not promised
+        promised = self._promised - self._discarded
+        if self._decoded >= promised:
             return
         self.counters["frames_promised"] = promised
         self.counters["frames_missing"] = promised - self._decoded

@@ -92,6 +92,17 @@ def test_strict_passes_a_complete_file(complete: Path, tmp_path: Path) -> None:
     assert main([*args, "-q", "--strict"]) == 0
 
 
+def test_clip_trimmed_by_an_edit_list_is_not_truncated(complete: Path, media: Path, tmp_path: Path) -> None:
+    """A stream copy cut mid-GOP: the index holds the pre-roll frames the edit list hides."""
+    src = media / "trimmed.mp4"
+    ffmpeg("-ss", "1.5", "-i", complete, "-t", "1", "-c", "copy", src)
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].frames > decoded(src)  # the case itself
+    result = run(src, tmp_path / "out.mp4")
+    assert result.warnings == [] and "frames_missing" not in result.stage("cam").counters
+    assert result.stage("out").frames_in == decoded(src)
+
+
 def test_cut_before_the_index_is_one_line_error(
     media: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
