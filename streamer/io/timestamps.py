@@ -29,6 +29,11 @@ counter in the capture stage's ``counters`` (the run summary and ``--json`` show
 
 Variable frame rate is kept as is: uneven but increasing pts are never touched.
 
+Why AVI keeps the demuxer's pts (sorted) instead of being numbered like a raw stream: they
+already are chunk numbers at the stream's rate, and numbering *decoded* frames would lose the
+slots of empty "drop" chunks (variable-rate captures) and of frames the decoder could not
+decode, moving the rest of the video against the audio. Raw streams have no such slots.
+
 Audio and video stay in sync because only discontinuities shift anything for good, and both
 streams see the same break: the first stream to see one records it in a shared
 :class:`Breaks` (the raw jump and the resulting offset, in seconds) and the other stream, when
