@@ -125,18 +125,11 @@ class AvSource(VideoSource):
     def open(self) -> None:
         self._open_container()
         v = self._video
-        fmt = str(self._container.format.name)
-        self._from_rate = not self.network and bool(RAW_FORMATS.intersection(fmt.split(",")))
-        if self._from_rate:
-            rate: Fraction | None = _stream_rate(v, self.spec.fps)
-            assert rate is not None
-            self._tb, self._step = Fraction(1, rate.numerator), rate.denominator
-        else:
-            rate = v.average_rate or v.guessed_rate or v.base_rate
-            rate = Fraction(rate) if rate else None
-            self._tb = Fraction(v.time_base) if v.time_base else Fraction(1, 90000)
-            if rate:
-                self._step = max(1, round(1 / (rate * self._tb)))
+        rate = v.average_rate or v.guessed_rate or v.base_rate
+        rate = Fraction(rate) if rate else None
+        self._tb = Fraction(v.time_base) if v.time_base else Fraction(1, 90000)
+        if rate:
+            self._step = max(1, round(1 / (rate * self._tb)))
         w, h = v.codec_context.width, v.codec_context.height
         if self.spec.width or self.spec.height:
             w, h = _scaled(w, h, self.spec.width, self.spec.height)
@@ -148,6 +141,11 @@ class AvSource(VideoSource):
                 self.log(f"audio codec {self._audio.codec_context.name} cannot be passed on")
             else:
                 self._audio_tb = handle.time_base
+        fmt = str(self._container.format.name)
+        self._from_rate = not self.network and bool(RAW_FORMATS.intersection(fmt.split(",")))
+        if self._from_rate:  # a raw stream: its own rate, frames numbered (see module doc)
+            rate = _stream_rate(v, self.spec.fps)
+            self._tb, self._step = Fraction(1, rate.numerator), rate.denominator
         self._start_timelines(fmt, rate)
         self._promised = None if self.network else (v.frames or None)
         frame_count = None
