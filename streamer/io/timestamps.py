@@ -44,8 +44,9 @@ Example (packed B-frames, one tick per frame)::
 
     counters: dict[str, int] = {}
     video = VideoTimeline(step=1, depth=2, counters=counters)
-    out = [pts for pts, _ in video.push(p, p) for p in ...] + [pts for pts, _ in video.flush()]
-    # 1, 3, 2, 5, 4 -> 1, 2, 3, 4, 5; counters == {"pts_reordered": 4}
+    out = [pts for p in (1, 3, 2, 5, 4) for pts, _ in video.push(p, p)]
+    out += [pts for pts, _ in video.flush()]
+    # out == [1, 2, 3, 4, 5]; counters == {"pts_reordered": 4}
 """
 
 from __future__ import annotations
