@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the run's metrics as JSON")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with an error when an input ends before its container says (a truncated file)",
+    )
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
     p = sub.add_parser("check", help="validate graphs without running them")
@@ -178,6 +183,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.stopped == "signal":
         print("stopped by signal; outputs finalised", file=sys.stderr)
         return 130
+    if args.strict and result.warnings:
+        raise StreamerError(f"{result.warnings[0]} (--strict)")
     return 0
 
 

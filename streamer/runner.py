@@ -138,9 +138,13 @@ class RunResult:
     stopped: str | None = None  # "signal", "error", "stage" (a stage asked to stop) or None
     error: StageError | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # one line each: what the run could not do as promised (an input that ended early)
+    warnings: list[str] = field(default_factory=list)
 
     def table(self) -> str:
-        return summary_table(self.metrics, self.wall, self.cpu)
+        lines = [summary_table(self.metrics, self.wall, self.cpu)]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
 
     def stage(self, name: str) -> StageMetrics:
         return next(m for m in self.metrics if m.name == name)
@@ -153,6 +157,7 @@ class RunResult:
             "cpu_s": None if self.cpu is None else round(self.cpu, 4),
             "stopped": self.stopped,
             "error": None if self.error is None else str(self.error),
+            "warnings": list(self.warnings),
             "stages": [m.to_json() for m in self.metrics],
         }
 
@@ -195,6 +200,7 @@ class GraphRunner:
         self._error_lock = threading.Lock()
         self._stopped_by: str | None = None
         self._signals = 0
+        self._warnings: list[str] = []
 
     # ---- errors and stopping -------------------------------------------------------------
     def _fail(self, stage: str, frame: int | None, exc: BaseException) -> None:
@@ -292,6 +298,7 @@ class GraphRunner:
         except Exception as exc:  # noqa: BLE001
             self._fail(name, None, exc)
         self.metrics[name].counters.update(stage.counters)
+        self._warnings.extend(w for w in getattr(stage, "warnings", ()) if w not in self._warnings)
 
     def _run_stage(self, name: str, stage: Stage) -> None:
         if not self._open_then_wait(name, stage):
@@ -443,6 +450,7 @@ class GraphRunner:
             metrics=[self.metrics[s.name] for s in self.spec.stages],
             stopped=self._stopped_by,
             error=self._error,
+            warnings=list(self._warnings),
         )
 
 

@@ -2,19 +2,36 @@
 
 Timestamps (what sinks and the events file see):
 
-- Files: every frame keeps the pts and time base the demuxer gave (a 30 fps MP4 from FFmpeg:
-  time base 1/15360, pts 0, 512, 1024, ...). A frame without a pts gets previous + one frame.
-- A pts that does not increase (broken file, a sender that restarted without us noticing, a
-  MPEG-TS clock wrap) is moved to previous + one frame, and the shift is kept for the frames
-  after it (and for the audio), so pts stay strictly increasing and the deltas stay as sent.
+- Files keep the time base and pts the container gives (a 30 fps MP4 from FFmpeg: time base
+  1/15360, pts 0, 512, 1024, ...), repaired by ``streamer.io.timestamps`` where the container
+  gets them wrong, each case counted apart: reordered pts (DivX packed B-frames in AVI) are
+  sorted in a window of 4 frames, frames without pts get previous + one frame, duplicates and
+  small steps back move into the next gap, and a real break (a restart; a forward jump over
+  10 s in MPEG-TS) shifts the rest to continue one frame later. Variable frame rate is kept.
+- Raw elementary streams (.h264, .hevc, .m4v, ...) have no timestamps: frames are numbered at
+  the codec's frame rate (the SPS/VOL timing info; FFmpeg's demuxer guesses 25 fps) or at
+  ``capture.fps``, time base 1/rate numerator.
+- A file that starts before 0 (MPEG-TS unwrapped by FFmpeg across a pts wrap) is moved to
+  start at 0, audio by the same time. The log says once where the timing comes from.
 - ``loop``: each pass is shifted so that its first frame lands one frame after the last frame
   of the pass before; video and audio are shifted by the same time.
 - Reconnect (network): the new connection is shifted so that its first frame lands after the
   last frame by the wall-clock time the stream was away (at least one frame), so a recording
   keeps the gap. The time base stays that of the first connection (later ones are rescaled).
+  Live streams use the reorder window only when the codec reorders frames (2 frames).
 
-Audio packets are copied (detached from the demuxer) with the same shift applied; a packet
-whose dts would not increase after a shift is dropped and counted (``audio_dropped``).
+Audio packets are copied (detached from the demuxer). Audio moves only with real breaks (seen
+in its own dts or the video's, one shared record so both shift by the same time), never with
+video-only repairs; a packet whose dts would not increase is dropped and counted
+(``audio_dropped``).
+
+Damage and early ends (files): packets the demuxer flags as corrupt are counted
+(``corrupt_packets``; audio ones dropped, video ones left to the decoder's concealment), as are
+AAC packets without their ADTS header in MPEG-TS (dropped) and read errors (skipped; after 50
+in a row the file is taken to end there); a frame that does not decode is counted
+(``decode_errors``). When a file decodes to fewer frames than its index promises, the counters
+``frames_promised``/``frames_missing`` and a warning (``warnings``, shown at the end of the
+run, an error with ``streamer run --strict``) say so.
 """
 
 from __future__ import annotations
@@ -29,6 +46,10 @@ from streamer.errors import SourceError
 from streamer.frame import StreamInfo
 from streamer.io.audio import AudioHandle, copy_packet
 from streamer.io.source import Dropped, RawFrame, VideoSource, _one_line
+from streamer.io.timestamps import RAW_FORMATS, AudioTimeline, Breaks, VideoTimeline
+
+DISCONT_FLAG = 0x0200  # AVFMT_TS_DISCONT: the format allows timestamp discontinuities (MPEG-TS)
+MAX_DEMUX_ERRORS = 50  # consecutive unreadable packets before a file is taken to end there
 
 
 class AvSource(VideoSource):
@@ -51,6 +72,15 @@ class AvSource(VideoSource):
         self._last_adts: int | None = None
         self._pending: list[Any] = []
         self._size: tuple[int, int] = (0, 0)
+        self._breaks = Breaks()
+        self._vt: VideoTimeline[Any] | None = None
+        self._at: AudioTimeline | None = None
+        self._from_rate = False  # raw stream: pts are frame index x rate
+        self._promised: int | None = None  # frames the container's index promises
+        self._decoded = 0  # frames handed out in the current pass
+        self._discarded = 0  # video packets the container itself hides (edit lists)
+        self.warnings: list[str] = []
+        self._adts: bool | None = None  # the audio's first packet had an ADTS header
 
     # -- connection ------------------------------------------------------------------------
 
@@ -111,6 +141,13 @@ class AvSource(VideoSource):
                 self.log(f"audio codec {self._audio.codec_context.name} cannot be passed on")
             else:
                 self._audio_tb = handle.time_base
+        fmt = str(self._container.format.name)
+        self._from_rate = not self.network and bool(RAW_FORMATS.intersection(fmt.split(",")))
+        if self._from_rate:  # a raw stream: its own rate, frames numbered (see module doc)
+            rate = _stream_rate(v, self.spec.fps)
+            self._tb, self._step = Fraction(1, rate.numerator), rate.denominator
+        self._start_timelines(fmt, rate)
+        self._promised = None if self.network else (v.frames or None)
         frame_count = None
         if not self.network and not self.spec.loop:
             frame_count = v.frames or None
@@ -139,18 +176,80 @@ class AvSource(VideoSource):
         self._shift_segment(Fraction(0))
         return True
 
+    def _start_timelines(self, fmt: str, rate: Fraction | None) -> None:
+        """The repair rules of ``streamer.io.timestamps`` for this stream, and one log line
+        saying where its timing comes from."""
+        v = self._video
+        forward = bool(self._container.format.flags & DISCONT_FLAG)
+        # a stream that starts before 0 (MPEG-TS unwrapped by FFmpeg, edit lists) is moved to
+        # start at 0, audio by the same time: sinks and players expect no negative times
+        starts = [
+            Fraction(s.start_time * s.time_base)
+            for s in (v, self._audio if self._audio_tb else None)
+            if s is not None and s.start_time is not None and s.time_base and not self._from_rate
+        ]
+        shift = -min(starts) if starts and min(starts) < 0 else Fraction(0)
+        if shift:
+            self.log(f"timestamps start at {-float(shift):.3f} s; audio and video moved to start at 0")
+        self._breaks = Breaks()
+        # files: a small window undoes reordered pts (packed B-frames); live streams only pay that
+        # latency when the codec reorders frames at all
+        depth = 4 if not self.network else (2 if getattr(v.codec_context, "has_b_frames", 0) else 0)
+        self._vt = VideoTimeline(
+            step=self._step,
+            depth=depth,
+            counters=self.counters,
+            from_rate=self._from_rate,
+            forward_breaks=forward,
+            time_base=self._tb,
+            breaks=self._breaks,
+            offset=round(shift / self._tb),
+            log=self.log,
+        )
+        self._at = None
+        if self._audio_tb:
+            self._at = AudioTimeline(
+                time_base=self._audio_tb,
+                counters=self.counters,
+                breaks=self._breaks,
+                forward_breaks=forward,
+                offset=round(shift / self._audio_tb),
+            )
+        if self.network:
+            return
+        name = fmt.split(",")[0]
+        fps = f"{float(rate):.3f}".rstrip("0").rstrip(".") if rate else "?"
+        if self._from_rate:
+            self.log(
+                f"timestamps from the frame rate ({name}: a raw stream has none; {fps} fps from the codec)"
+            )
+        elif name == "avi":
+            self.log(
+                f"timestamps from the frame rate (avi numbers its frames, {fps} fps); reordered pts sorted"
+            )
+        else:
+            self.log(f"timestamps from the container ({name})")
+
     def _shift_segment(self, gap: Fraction) -> None:
         """Offsets for a new connection/pass: first frame at last + max(one frame, gap)."""
         if self._last is None:
             return
         v = self._video
-        start = Fraction(v.start_time * v.time_base) if v.start_time is not None else Fraction(0)
+        if self._from_rate or v.start_time is None:
+            start = Fraction(0)
+        else:
+            start = Fraction(v.start_time * v.time_base)
         step_s = self._step * self._tb
         target = (self._last * self._tb) + max(step_s, gap)
         shift = target - start
         self._v_off = round(shift / self._tb)
+        self._breaks.clear()
+        if self._vt is not None:
+            self._vt.start_segment(self._v_off)
         if self._audio_tb:
             self._a_off = round(shift / self._audio_tb)
+            if self._at is not None:
+                self._at.start_segment(self._a_off)
 
     def _disconnect(self) -> None:
         container, self._container = self._container, None
@@ -169,6 +268,9 @@ class AvSource(VideoSource):
         container, video, audio = self._container, self._video, self._audio
         streams = [video] + ([audio] if audio is not None and self._audio_tb else [])
         demux = container.demux(*streams)
+        self._decoded = 0
+        self._discarded = 0
+        errors = 0  # consecutive unreadable packets
         while True:
             if self.stop.is_set():
                 return
@@ -178,22 +280,76 @@ class AvSource(VideoSource):
                 break
             except (av.FFmpegError, OSError) as exc:
                 if self.network:
+                    yield from self._drain()
                     raise Dropped(self._reason(exc)) from None
-                raise SourceError(f"error reading {self.spec.uri}: {_one_line(exc)}") from None
+                # a damaged stretch of a file: skip it, count it, read on (FFmpeg resyncs)
+                self.counters["corrupt_packets"] = self.counters.get("corrupt_packets", 0) + 1
+                errors += 1
+                if errors >= MAX_DEMUX_ERRORS:
+                    self.log(f"{errors} unreadable packets in a row ({_one_line(exc)}); taking it as the end")
+                    break
+                demux = container.demux(*streams)
+                continue
+            errors = 0
+            if packet.is_corrupt and packet.size:
+                # the demuxer saw damage (MPEG-TS continuity, CRC): audio would be copied broken
+                # (and fail the muxer), so it is dropped; video goes to the decoder, which
+                # conceals what it can (a frame it cannot decode counts as a decode error)
+                self.counters["corrupt_packets"] = self.counters.get("corrupt_packets", 0) + 1
+                if packet.stream_index != video.index:
+                    continue
             if packet.stream_index != video.index:
                 self._take_audio(packet)
                 continue
+            if packet.is_discard and packet.size:
+                self._discarded += 1  # decoded as a reference, never shown (an edit list cut it)
             try:
                 decoded = packet.decode()
             except av.FFmpegError:
                 self.counters["decode_errors"] = self.counters.get("decode_errors", 0) + 1
                 continue
             for frame in decoded:
-                yield self._emit(frame)
+                for pts, held in self._timeline().push(self._in_pts(frame), frame):
+                    yield self._emit(held, pts)
+        yield from self._drain()
         if self.network and not container.duration:
             # a live stream has no natural end: the sender stopped
             raise Dropped("end of stream")
+        self._check_end()
         self._trailing = tuple(self._pending)
+
+    def _timeline(self) -> VideoTimeline[Any]:
+        assert self._vt is not None, "AvSource read before open()"
+        return self._vt
+
+    def _drain(self) -> Iterator[RawFrame]:
+        """Frames still in the reorder window (end of a pass or of a connection)."""
+        for pts, held in self._timeline().flush():
+            yield self._emit(held, pts)
+
+    def _in_pts(self, frame: Any) -> int | None:
+        """A decoded frame's pts in the output time base (None when it has none)."""
+        if frame.pts is None or self._from_rate:
+            return None
+        if frame.time_base is not None and Fraction(frame.time_base) != self._tb:
+            return round(frame.pts * Fraction(frame.time_base) / self._tb)
+        return int(frame.pts)
+
+    def _check_end(self) -> None:
+        """A file that decodes to fewer frames than its index promises: counted and warned."""
+        if self._promised is None or self.spec.loop:
+            return
+        # the index counts frames an edit list hides (a trimmed clip's pre-roll): not promised
+        promised = self._promised - self._discarded
+        if self._decoded >= promised:
+            return
+        self.counters["frames_promised"] = promised
+        self.counters["frames_missing"] = promised - self._decoded
+        message = (
+            f"{self.spec.uri}: the container promises {promised} frames, {self._decoded} decoded (truncated?)"
+        )
+        if message not in self.warnings:
+            self.warnings.append(message)
 
     def _reason(self, exc: BaseException) -> str:
         """One line for a network failure; PyAV's timeout shows as 'Immediate exit requested'."""
@@ -206,28 +362,26 @@ class AvSource(VideoSource):
     def _take_audio(self, packet: Any) -> None:
         if packet.dts is None or packet.size == 0:
             return
-        out = copy_packet(packet, offset=self._a_off)
+        if self._adts is None:
+            self._adts = self._audio.codec_context.name == "aac" and _is_adts(packet)
+        elif self._adts and not _is_adts(packet):
+            # AAC in MPEG-TS carries an ADTS header on every packet; one without it is damage
+            # the demuxer did not flag, and the MP4 muxer would fail on it
+            self.counters["corrupt_packets"] = self.counters.get("corrupt_packets", 0) + 1
+            return
+        offset = self._a_off if self._at is None else self._at.adjust(packet.dts, packet.duration)
+        out = copy_packet(packet, offset=offset)
         if self._last_adts is not None and out.dts <= self._last_adts:
             self.counters["audio_dropped"] = self.counters.get("audio_dropped", 0) + 1
             return
         self._last_adts = out.dts
         self._pending.append(out)
 
-    def _emit(self, frame: Any) -> RawFrame:
+    def _emit(self, frame: Any, pts: int) -> RawFrame:
+        """One decoded frame, at the pts the timeline gave it, with the audio demuxed so far."""
         tb = self._tb
-        if frame.pts is None:
-            pts = 0 if self._last is None else self._last + self._step
-        elif frame.time_base is not None and Fraction(frame.time_base) != tb:
-            pts = round(frame.pts * Fraction(frame.time_base) / tb) + self._v_off
-        else:
-            pts = frame.pts + self._v_off
-        if self._last is not None and pts <= self._last:
-            bump = self._last + self._step - pts
-            self._v_off += bump
-            if self._audio_tb:
-                self._a_off += round(bump * tb / self._audio_tb)
-            pts += bump
         self._last = pts
+        self._decoded += 1
         self._last_wall = time.monotonic()
         w, h = self._size
         if (frame.width, frame.height) == (w, h):
@@ -256,6 +410,22 @@ def to_rgb(frame: Any) -> Any:
 
         return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
     return frame.to_ndarray(format="rgb24")
+
+
+def _is_adts(packet: Any) -> bool:
+    head = bytes(memoryview(packet)[:2]) if packet.size >= 2 else b""
+    return len(head) == 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0
+
+
+def _stream_rate(stream: Any, fps: float | None) -> Fraction:
+    """A raw stream's frame rate: ``capture.fps`` when given, else the codec's (the bitstream's
+    timing info; the demuxer's own rate is a 25 fps guess), else the demuxer's, else 25."""
+    if fps:
+        return Fraction(fps).limit_denominator(1001)
+    for rate in (stream.codec_context.framerate, stream.guessed_rate, stream.average_rate):
+        if rate and 0 < Fraction(rate) <= 1000:
+            return Fraction(rate)
+    return Fraction(25)
 
 
 def _scaled(w: int, h: int, width: int | None, height: int | None) -> tuple[int, int]:

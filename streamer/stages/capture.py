@@ -8,7 +8,9 @@
     # uri: frames/*.png          # an image folder or glob, played at fps
     # uri: testsrc               # moving box + frame counter; set frames: N to end it
 
-Files keep the demuxer's pts and time base exactly; cameras count wall-clock milliseconds;
+Files keep the demuxer's pts and time base, repaired where the container gets them wrong and
+counted (``pts_reordered``, ``pts_from_rate``, ...; see ``streamer.io.timestamps``); a file
+that ends before its index promised warns (``--strict``: error); cameras count wall-clock ms;
 images and testsrc count frames at ``fps``. After a loop or a reconnect pts keep increasing
 (see ``streamer.io.av_source``). The runner applies ``--max-frames`` and ``--realtime``.
 """
@@ -38,7 +40,9 @@ class Capture(Source):
         height: int | None = Field(default=None, ge=2, le=16384)
         """Output height (as width); with only one of them set the other keeps the aspect."""
         fps: float | None = Field(default=None, gt=0, le=1000)
-        """Frame rate requested from a camera; rate of testsrc and images (default 30)."""
+        """Frame rate requested from a camera; rate of testsrc and images (default 30); for a
+        raw stream without timestamps (.h264, .hevc, .m4v) the rate its frames are numbered at
+        (default: the codec's own)."""
         frames: int | None = Field(default=None, ge=1)
         """Stop after this many frames (testsrc is otherwise endless)."""
         loop: bool = False
@@ -68,6 +72,7 @@ class Capture(Source):
         self._source: Any = None
         self._info: Any = None
         self._trailing: tuple[Any, ...] = ()
+        self.warnings: list[str] = []
 
     def open(self) -> None:
         """Open the file, camera or stream; SourceError (one line) when it cannot."""
@@ -94,6 +99,8 @@ class Capture(Source):
             name=self.name,
         )
         self._source = open_source(spec, stop=self.ctx.stop, log=self.log, counters=self.counters)
+        # warnings of the source (an input that ended early) for the end of the run
+        self.warnings = getattr(self._source, "warnings", self.warnings)
         self._source.open()
         info = self._source.info
         if p.frames is not None and (info.frame_count is None or info.frame_count > p.frames):
