@@ -8,24 +8,29 @@ matrix because then every stage, every event box and every player agrees on one 
 (players and web pages that ignore the matrix are common; a stage that forgot it would draw
 boxes sideways). The cost is one ``cv2.rotate`` per frame for rotated sources only. The eight
 orientations (90/180/270 and the mirrors) are decoded from the matrix itself, not only its
-angle, so a mirrored front-camera clip comes out mirrored back.
+angle, so a mirrored front-camera clip comes out mirrored back. PyAV shows the matrix on
+decoded frames only, so ``open()`` of a file reads its first frame once through a second,
+short-lived open to know the upright size; a network stream (which cannot be opened twice) is
+sized as coded, and frames that turn out rotated are fitted into that size.
 
 Colour: YUV -> RGB follows the frame's colour matrix and range (BT.601, BT.709, BT.2020,
 FCC, SMPTE 240M; limited or full). A frame that says nothing gets the players' usual guess
 (mpv/VLC): BT.709 when width >= 1280 or height > 576, else BT.601; limited range unless the
 pixel format is ``yuvj*`` or the range says full. The conversion is swscale through PyAV
 with the source matrix and range given explicitly, so it is bit-identical to ``ffmpeg -i x
--pix_fmt rgb24`` on tagged files. Cost per 1280x720 4:2:0 frame on the 2-core AMD EPYC dev
-box, one thread: about 0.25 ms (OpenCV's BT.601-only ``COLOR_YUV2RGB_I420``, used before:
-0.15-0.19 ms). Primaries and transfer are not converted (a BT.2020/HDR source keeps its
-gamut numbers; tone mapping is out of scope).
+-pix_fmt rgb24`` on tagged files. Cost per 1280x720 4:2:0 frame (bigbuckbunny) on the 2-core
+AMD EPYC dev box, one thread: 0.27 ms, against 0.18 ms for OpenCV's BT.601-only
+``COLOR_YUV2RGB_I420`` used before (swscale's unscaled YUV -> RGB path is as fast as OpenCV's
+now; the old "3-10x" held for the encoder's direction only). Primaries and transfer are not
+converted (a BT.2020/HDR source keeps its gamut numbers; tone mapping is out of scope).
 
 The encoder converts RGB -> YUV with the matrix chosen by :func:`output_colour` (BT.709 for
 HD sizes, BT.601 otherwise, limited range unless the pixel format is ``yuvj*``) and tags the
 stream with it (matrix, primaries, transfer, range). 4:2:0 goes through OpenCV here
-(:func:`rgb_to_i420`: a 3x4 matrix, chroma averaged over 2x2): about 0.75 ms per 720p frame
-against about 4 ms for swscale; BT.601 limited keeps OpenCV's own ``COLOR_RGB2YUV_I420``
-(about 0.4 ms).
+(:func:`rgb_to_i420`: a 3x4 matrix, chroma averaged over 2x2): 0.7-0.8 ms per 720p frame,
+against 3.8 ms for swscale; BT.601 limited keeps OpenCV's ``COLOR_RGB2YUV_I420`` (0.17 ms).
+Decode then encode loses at most 1 level on average (measured 0.45-0.6 on colour bars, max 2;
+3 for a full-range source written limited).
 
 Size: the display size is the coded size with the sample aspect ratio (SAR) applied (the
 wider side grows, so an SAR 2:1 clip comes out twice as wide; nothing is thrown away), then
@@ -239,12 +244,12 @@ def rgb_to_i420(image: np.ndarray, colour: Colour) -> np.ndarray:
     m[0, :3], m[0, 3] = y * ys, y0
     m[1, :3], m[1, 3] = u * cs, 128.0
     m[2, :3], m[2, 3] = v * cs, 128.0
-    planes = cv2.split(cv2.transform(np.ascontiguousarray(image), m))
-    half = (w // 2, h // 2)
+    yuv = cv2.transform(np.ascontiguousarray(image), m)
+    half = cv2.resize(yuv, (w // 2, h // 2), interpolation=cv2.INTER_AREA)  # cv2.split is slower
     out = np.empty((h * 3 // 2, w), np.uint8)
-    out[:h] = planes[0]
-    out[h : h + h // 4] = cv2.resize(planes[1], half, interpolation=cv2.INTER_AREA).reshape(h // 4, w)
-    out[h + h // 4 :] = cv2.resize(planes[2], half, interpolation=cv2.INTER_AREA).reshape(h // 4, w)
+    out[:h] = yuv[..., 0]
+    out[h : h + h // 4] = half[..., 1].reshape(h // 4, w)
+    out[h + h // 4 :] = half[..., 2].reshape(h // 4, w)
     return out
 
 
