@@ -79,7 +79,7 @@ class Capture(Source):
         @classmethod
         def _fit_needs_both_sides(cls, value: str, info: ValidationInfo) -> str:
             if value != "contain" and not (info.data.get("width") and info.data.get("height")):
-                raise ValueError(f"fit: {value} needs both width and height (or use fit: contain)")
+                raise ValueError(f"{value} needs both width and height (or use fit: contain)")
             return value
 
     @classmethod

@@ -188,7 +188,7 @@ def test_capture_fit_needs_both_sides() -> None:
     params = load_all()["capture"].Params
     assert params(uri="x.mp4", width=1280, height=720, fit="pad").fit == "pad"
     assert params(uri="x.mp4", width=1280).fit == "contain"
-    with pytest.raises(ValidationError, match="fit: crop needs both width and height"):
+    with pytest.raises(ValidationError, match="crop needs both width and height"):
         params(uri="x.mp4", width=1280, fit="crop")
     with pytest.raises(ValidationError):
         params(uri="x.mp4", width=8, height=8, fit="squash")
