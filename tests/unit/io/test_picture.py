@@ -220,3 +220,19 @@ def test_rgb_to_i420_inverts_swscale_decoding(colour: Colour) -> None:
         format="rgb24", src_colorspace=other.sws_colorspace, src_color_range=other.sws_range
     )
     assert np.abs(wrong.to_ndarray().astype(int) - red).max() > 8
+
+
+def test_converter_keeps_one_size_when_the_stream_changes_shape() -> None:
+    """A stream that switches resolution mid-way is fitted into the size fixed at open."""
+    import av
+
+    from streamer.io.picture import PictureConverter
+
+    conv = PictureConverter((176, 144), width=1280, height=720)
+    assert conv.size == (880, 720)
+    grey = np.full((180, 320, 3), 128, np.uint8)  # 16:9 now
+    out = conv.convert(av.VideoFrame.from_ndarray(grey, format="rgb24").reformat(format="yuv420p"))
+    assert out.shape == (720, 880, 3) and out.flags.c_contiguous
+    bar = (720 - round(880 * 9 / 16)) // 2  # letterboxed top and bottom
+    assert out[: bar - 2].max() == 0 and out[-bar + 2 :].max() == 0
+    assert abs(int(out[360, 440, 0]) - 128) <= 2
