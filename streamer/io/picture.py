@@ -53,6 +53,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -404,6 +405,8 @@ def first_frame_orientation(path: str) -> Orientation:
     Files only: a network stream cannot be opened twice, so its first frame decides later."""
     import av
 
+    if not Path(path).is_file():  # a pipe or device would lose what the probe reads
+        return UPRIGHT
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
