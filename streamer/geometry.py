@@ -28,6 +28,7 @@ Box = tuple[float, float, float, float]
 Point = tuple[float, float]
 ColorMatch = Literal["lab", "rgb"] | bool
 
+
 @dataclass(frozen=True)
 class FaceCrops:
     """The aligned face crops translate (region faces) worked on in one frame, left in

@@ -44,7 +44,9 @@ from typing import Any
 
 from streamer.errors import SourceError
 from streamer.frame import StreamInfo
+from streamer.io import picture
 from streamer.io.audio import AudioHandle, copy_packet
+from streamer.io.picture import PictureConverter, converter_for
 from streamer.io.source import Dropped, RawFrame, VideoSource, _one_line
 from streamer.io.timestamps import RAW_FORMATS, AudioTimeline, Breaks, VideoTimeline
 
@@ -81,6 +83,7 @@ class AvSource(VideoSource):
         self._discarded = 0  # video packets the container itself hides (edit lists)
         self.warnings: list[str] = []
         self._adts: bool | None = None  # the audio's first packet had an ADTS header
+        self._picture: PictureConverter | None = None
 
     # -- connection ------------------------------------------------------------------------
 
@@ -130,10 +133,11 @@ class AvSource(VideoSource):
         self._tb = Fraction(v.time_base) if v.time_base else Fraction(1, 90000)
         if rate:
             self._step = max(1, round(1 / (rate * self._tb)))
-        w, h = v.codec_context.width, v.codec_context.height
-        if self.spec.width or self.spec.height:
-            w, h = _scaled(w, h, self.spec.width, self.spec.height)
-        self._size = (w, h)
+        path = None if self.network else self._container.name
+        self._picture = converter_for(
+            v, width=self.spec.width, height=self.spec.height, fit=self.spec.fit, path=path
+        )
+        w, h = self._size = self._picture.size  # upright, square pixels, fitted (see picture.py)
         handle = None
         if self._audio is not None:
             handle = AudioHandle.from_stream(self._audio)
@@ -383,33 +387,16 @@ class AvSource(VideoSource):
         self._last = pts
         self._decoded += 1
         self._last_wall = time.monotonic()
-        w, h = self._size
-        if (frame.width, frame.height) == (w, h):
-            image = to_rgb(frame)
-        else:
-            image = frame.to_ndarray(format="rgb24", width=w, height=h)
-        if not image.flags.c_contiguous:
-            import numpy as np
-
-            image = np.ascontiguousarray(image)
+        assert self._picture is not None  # set by open()
+        image = self._picture.convert(frame)  # colour matrix, rotation, size: picture.py
         audio, self._pending = tuple(self._pending), []
         return RawFrame(image=image, pts=pts, time_base=tb, audio=audio)
 
 
 def to_rgb(frame: Any) -> Any:
-    """Decoded frame -> uint8 RGB array. 4:2:0 video (nearly all of it) goes through OpenCV's
-    BT.601 limited-range conversion: 3-10x faster than swscale here, within one or two levels
-    of it (chroma is upsampled by repetition, not interpolated). Everything else: swscale."""
-    if (
-        frame.format.name == "yuv420p"
-        and frame.width % 2 == 0
-        and frame.height % 2 == 0
-        and getattr(frame, "color_range", 0) in (0, 1)  # unspecified or limited (MPEG) range
-    ):
-        import cv2
-
-        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
-    return frame.to_ndarray(format="rgb24")
+    """Decoded frame -> uint8 RGB array with the frame's own colour matrix and range (not
+    rotated or resized); see ``streamer.io.picture``."""
+    return picture.to_rgb(frame)
 
 
 def _is_adts(packet: Any) -> bool:
@@ -426,13 +413,3 @@ def _stream_rate(stream: Any, fps: float | None) -> Fraction:
         if rate and 0 < Fraction(rate) <= 1000:
             return Fraction(rate)
     return Fraction(25)
-
-
-def _scaled(w: int, h: int, width: int | None, height: int | None) -> tuple[int, int]:
-    """Output size; with one side given, the other keeps the aspect ratio (even number)."""
-    if width and height:
-        return width, height
-    if width:
-        return width, max(2, round(h * width / w / 2) * 2)
-    assert height
-    return max(2, round(w * height / h / 2) * 2), height

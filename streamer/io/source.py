@@ -40,6 +40,7 @@ class SourceSpec:
     uri: int | str
     width: int | None = None
     height: int | None = None
+    fit: str = "contain"  # files/streams: contain | pad | crop | stretch (see streamer.io.picture)
     fps: float | None = None
     loop: bool = False
     audio: bool = True

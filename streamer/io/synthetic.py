@@ -16,6 +16,7 @@ import numpy as np
 
 from streamer.errors import SourceError
 from streamer.frame import StreamInfo
+from streamer.io.picture import fit_image, output_size
 from streamer.io.source import RawFrame, VideoSource, frame_timing
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
@@ -107,8 +108,7 @@ class ImageSource(VideoSource):
         if first is None:
             raise SourceError(f"cannot read image {files[0]}; expected a png/jpg/... picture")
         h, w = first.shape[:2]
-        if self.spec.width or self.spec.height:
-            w, h = self.spec.width or w, self.spec.height or h
+        w, h = output_size((w, h), self.spec.width, self.spec.height, self.spec.fit)
         self._files = files
         self._rate, self._tb, self._ticks = frame_timing(self.spec.fps)
         self.info = StreamInfo(
@@ -134,8 +134,7 @@ class ImageSource(VideoSource):
                 self.counters["unreadable"] = self.counters.get("unreadable", 0) + 1
                 self.log(f"skipping unreadable image {path}")
                 continue
-            if (image.shape[1], image.shape[0]) != size:
-                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            image = fit_image(image, size, self.spec.fit)  # aspect kept unless fit: stretch
             pts = self._index * self._ticks
             self._index += 1
             yield RawFrame(image=cv2.cvtColor(image, cv2.COLOR_BGR2RGB), pts=pts, time_base=self._tb)

@@ -45,6 +45,7 @@ import numpy as np
 from streamer.errors import SinkError
 from streamer.io.audio import AudioHandle, copy_packet
 from streamer.io.output_file import OutputFile
+from streamer.io.picture import output_colour, rgb_to_i420
 from streamer.io.uri import is_url, output_format
 
 _NVENC_PRESETS = {
@@ -251,6 +252,8 @@ class VideoWriter:
                 stream.codec_context.thread_count = self.threads
             if self.live or not self._is_file or self.fragmented:
                 stream.codec_context.gop_size = max(1, round(2 * rate))
+            for key, value in output_colour(width, height, self.pix_fmt).tags().items():
+                setattr(stream.codec_context, key, value)  # what _to_video_frame converts with
         except Exception as exc:  # noqa: BLE001
             self._failed = True
             raise SinkError(f"cannot set up encoder {self.codec} for {self.path}: {_one_line(exc)}") from None
@@ -388,14 +391,25 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _to_video_frame(image: np.ndarray, pix_fmt: str, size: tuple[int, int]) -> Any:
-    """RGB array -> av.VideoFrame. For 4:2:0 output at the stream's size, OpenCV's BT.601
-    conversion (about 10x faster than swscale here, within a level of it); else swscale later."""
+    """RGB array -> av.VideoFrame in the stream's pixel format, converted with (and tagged as)
+    the matrix and range ``_start`` tags the stream with (BT.709 for HD sizes, else BT.601;
+    see ``streamer.io.picture``). 4:2:0 at even sizes goes through OpenCV (5x faster than
+    swscale here); other formats and odd sizes through swscale. A frame of another size than
+    the stream's keeps its size here (``write`` scales it, YUV to YUV)."""
     import av
 
+    colour = output_colour(*size, pix_fmt)
+    tags = colour.tags()
     h, w = image.shape[:2]
-    if pix_fmt == "yuv420p" and (w, h) == size and w % 2 == 0 and h % 2 == 0:
-        import cv2
-
-        yuv: Any = cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420)
-        return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
-    return av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+    if pix_fmt in ("yuv420p", "yuvj420p") and w % 2 == 0 and h % 2 == 0:
+        frame = av.VideoFrame.from_ndarray(rgb_to_i420(image, colour), format=pix_fmt)
+    else:
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24").reformat(
+            format=pix_fmt,
+            dst_colorspace=colour.sws_colorspace,
+            dst_color_range=colour.sws_range,
+            threads=1,
+        )
+    for key, value in tags.items():
+        setattr(frame, key, value)
+    return frame

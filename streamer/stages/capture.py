@@ -8,6 +8,19 @@
     # uri: frames/*.png          # an image folder or glob, played at fps
     # uri: testsrc               # moving box + frame counter; set frames: N to end it
 
+Pictures reach the stages upright (a file's display matrix is applied to the pixels), in
+square pixels (an anamorphic source is widened to its display shape) and converted from YUV with
+the stream's own colour matrix and range (see ``streamer.io.picture``). On a file or stream
+``width``/``height`` bound the size and keep the aspect; ``fit`` chooses otherwise::
+
+    width: 1280
+    height: 720
+    fit: contain   # default: a 176x144 clip -> 880x720; pad: letterbox to exactly 1280x720;
+                   # crop: fill 1280x720, centre-cropped; stretch: exactly 1280x720, distorted
+
+Cameras are asked for ``width``/``height`` and deliver the mode they negotiate (``fit`` does not
+apply); testsrc is made at that size; images are fitted like files.
+
 Files keep the demuxer's pts and time base, repaired where the container gets them wrong and
 counted (``pts_reordered``, ``pts_from_rate``, ...; see ``streamer.io.timestamps``); a file
 that ends before its index promised warns (``--strict``: error); cameras count wall-clock ms;
@@ -19,9 +32,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Generator
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from streamer.frame import Frame
 from streamer.stages.base import Mode, Source, StageParams, register
@@ -36,9 +49,15 @@ class Capture(Source):
         """Camera index or /dev/videoN, a video file, an image folder or glob, an rtsp/udp/
         http(s)/srt URL, or ``testsrc``."""
         width: int | None = Field(default=None, ge=2, le=16384)
-        """Output width: requested from a camera, the size of testsrc/images, else scaled to."""
+        """Camera: requested width. Files, streams, images: the size bound (see ``fit``);
+        testsrc: its width."""
         height: int | None = Field(default=None, ge=2, le=16384)
-        """Output height (as width); with only one of them set the other keeps the aspect."""
+        """As width; with only one of them set the other keeps the aspect (even)."""
+        fit: Literal["contain", "pad", "crop", "stretch"] = "contain"
+        """How a file, stream or image meets width x height: ``contain`` (inside, aspect kept,
+        even sides), ``pad`` (contain + black bars to exactly that size), ``crop`` (fill and
+        centre-crop), ``stretch`` (exactly that size, aspect not kept). Needs both sizes unless
+        ``contain``."""
         fps: float | None = Field(default=None, gt=0, le=1000)
         """Frame rate requested from a camera; rate of testsrc and images (default 30); for a
         raw stream without timestamps (.h264, .hevc, .m4v) the rate its frames are numbered at
@@ -59,6 +78,13 @@ class Capture(Source):
         """Upper bound of the reconnect delay in seconds."""
         timeout: float = Field(default=5.0, gt=0)
         """Network: seconds to wait when opening or for the next packet before a drop."""
+
+        @field_validator("fit")
+        @classmethod
+        def _fit_needs_both_sides(cls, value: str, info: ValidationInfo) -> str:
+            if value != "contain" and not (info.data.get("width") and info.data.get("height")):
+                raise ValueError(f"{value} needs both width and height (or use fit: contain)")
+            return value
 
     @classmethod
     def default_mode(cls, params: StageParams) -> Mode:
@@ -88,6 +114,7 @@ class Capture(Source):
             uri=uri,
             width=p.width,
             height=p.height,
+            fit=p.fit,
             fps=p.fps,
             loop=p.loop,
             audio=p.audio,

@@ -10,6 +10,8 @@ from typing import Any
 import av
 import numpy as np
 
+from streamer.io.picture import to_rgb
+
 
 @dataclass
 class Decoded:
@@ -29,7 +31,7 @@ def decode(path: Path) -> Decoded:
         times, frames = [], []
         for f in c.decode(v):
             times.append(Fraction(f.pts) * v.time_base)
-            frames.append(f.to_ndarray(format="rgb24"))
+            frames.append(to_rgb(f))  # the stream's matrix; untagged HD as BT.709, as players do
     return Decoded(times, frames, acodec, apkts)
 
 

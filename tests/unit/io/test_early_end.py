@@ -113,7 +113,11 @@ def test_cut_before_the_index_is_one_line_error(
     args = ["run", str(GRAPH), "--set", f"cam.uri={src}", "--set", f"out.path={tmp_path}/o.mp4", "-q"]
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"error: cannot read {src} as video")
+    assert (
+        len(err) == 1
+        and err[0].startswith("error: ")
+        and f"stage 'cam' (capture): cannot read {src} as video" in err[0]
+    )
 
 
 def test_garbage_in_mpegts_is_skipped_and_counted(media: Path, tmp_path: Path) -> None:
