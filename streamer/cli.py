@@ -1,4 +1,4 @@
-"""The `streamer` command: run, check, stages, bench, enroll, models.
+"""The `streamer` command: run, batch, check, stages, bench, enroll, models.
 
 Exit status 0 on success; non-zero with one line on stderr otherwise (a traceback only with
 --debug). A run stopped by SIGINT/SIGTERM finalises its outputs and exits 130.
@@ -56,6 +56,67 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit with an error when an input ends before its container says (a truncated file)",
     )
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    p = sub.add_parser(
+        "batch",
+        help="run a graph over many files on Ray (local by default; pip install 'streamer[cluster]')",
+        description="Run GRAPH once per input file, one Ray task per file, with retries, resume and a report."
+        " Outputs are named by --out from each input: {stem}, {name}, {parent}.",
+    )
+    p.add_argument("graph", type=Path)
+    p.add_argument(
+        "--inputs",
+        nargs="+",
+        required=True,
+        metavar="GLOB|@LIST|FILE",
+        help="input files: globs (quote them; ** recurses), @list.txt (one path a line) or paths",
+    )
+    p.add_argument(
+        "--out",
+        action="append",
+        required=True,
+        metavar="[STAGE=]TEMPLATE",
+        help="output names: 'out/{stem}' for every file sink, each keeping its graph extension"
+        " (encode out/clip.mp4, events out/clip.jsonl, frames out/clip/);"
+        " STAGE=TEMPLATE names one sink's exact path",
+    )
+    _add_graph_args(p)
+    p.add_argument(
+        "--address", metavar="auto|ray://HOST:PORT", help="a running Ray cluster (default: a local one)"
+    )
+    p.add_argument("--num-cpus", type=int, metavar="N", help="cores of the local Ray instance (default: all)")
+    p.add_argument(
+        "--cpus-per-job", type=float, default=1.0, metavar="N", help="CPUs Ray reserves per file (default 1)"
+    )
+    p.add_argument(
+        "--gpus-per-job",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="GPUs per file, fractions allowed (default 0)",
+    )
+    p.add_argument(
+        "--retries", type=int, default=1, metavar="N", help="extra tries for a failed file (default 1)"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="skip files whose outputs the manifest shows complete"
+    )
+    p.add_argument(
+        "--manifest",
+        type=Path,
+        metavar="PATH",
+        help="manifest file (default: .streamer-batch.GRAPH.json beside the outputs)",
+    )
+    p.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="seconds Ctrl-C waits for running files to finalise (default 120)",
+    )
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
     p = sub.add_parser("check", help="validate graphs without running them")
@@ -188,6 +249,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from streamer.batch import BatchOptions, run_batch, write_json
+
+    if args.mode is not None:
+        args.overrides = [*args.overrides, f"mode={args.mode}"]
+    report = run_batch(
+        BatchOptions(
+            graph=args.graph,
+            inputs=list(args.inputs),
+            out=list(args.out),
+            overrides=list(args.overrides),
+            address=args.address,
+            num_cpus=args.num_cpus,
+            cpus_per_job=args.cpus_per_job,
+            gpus_per_job=args.gpus_per_job,
+            retries=args.retries,
+            resume=args.resume,
+            manifest=args.manifest,
+            stop_timeout=args.stop_timeout,
+            quiet=args.quiet,
+        )
+    )
+    print(report.table(), file=sys.stderr)
+    if args.json:
+        write_json(report, args.json)
+    if report.cancelled:
+        print("stopped by signal; running files finalised their outputs", file=sys.stderr)
+        return 130
+    bad = [f for f in report.files if f["status"] not in ("ok", "skipped")]
+    if bad:
+        raise StreamerError(
+            f"{len(bad)} of {len(report.files)} files failed; first: {bad[0]['input']}: {bad[0]['error']}"
+        )
+    return 0
+
+
 def cmd_stages(args: argparse.Namespace) -> int:
     print(describe_stages(args.types))
     return 0
@@ -233,6 +330,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": cmd_run,
+    "batch": cmd_batch,
     "check": cmd_check,
     "stages": cmd_stages,
     "bench": cmd_bench,

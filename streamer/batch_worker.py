@@ -1,0 +1,217 @@
+"""``streamer batch``, part 3: what runs inside a Ray worker process, one call per input file.
+
+``run_job`` compiles the job's graph with ``load_graph`` and runs it with the same
+``GraphRunner`` as ``streamer run`` (same stages, queues, timestamps, audio, output files:
+written under a partial name and renamed when finalised), then returns a plain dict: status,
+frames, seconds, frames/s, the one-line error, warnings, and which worker process ran it.
+
+Models are loaded once per worker process: ``install_session_cache`` memoises the ONNX Runtime
+session that ``OnnxModel`` builds (the costly part: graph optimisation, TensorRT engines, GPU
+memory), keyed by the model file's real path, size and mtime, the providers and threads. A Ray
+worker runs one task at a time and is reused for the next file, so the second file on a worker
+finds its sessions ready. ``SESSION_STATS`` counts loads and reuses; each result carries the
+counts of its own run, which is how the tests show it.
+
+Cancellation: the graph runs on a thread of its own while the task's main thread watches two
+things: the batch's control actor (the driver's first Ctrl-C) and KeyboardInterrupt (a SIGINT
+that reached the worker, or ``ray.cancel``). Either calls ``GraphRunner.request_stop`` exactly
+like SIGINT does in ``streamer run``: sources stop, queued frames drain, sinks finalise and
+rename their files. Every wait is bounded (``STOP_GRACE`` seconds, then the runner aborts).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from streamer.batch_plan import Job
+
+POLL = 0.25  # seconds between looks at the graph thread
+CONTROL_EVERY = 0.5  # seconds between calls to the control actor (cancel flag, progress)
+STOP_GRACE = 60.0  # seconds a stopping graph gets to drain and finalise before it is aborted
+
+SESSION_STATS = {"loads": 0, "reused": 0}
+_SESSIONS: dict[tuple[Any, ...], Any] = {}
+_SESSIONS_LOCK = threading.Lock()
+_installed = False
+
+
+def install_session_cache() -> bool:
+    """Make ``OnnxModel`` reuse one ONNX Runtime session per model file in this process.
+
+    Idempotent; returns False (and changes nothing) when ``OnnxModel`` has no
+    ``_create_session`` to wrap. Sessions are thread-safe for ``run``; each ``OnnxModel`` keeps
+    its own IO binding, so two stages (or two files one after the other) may share one."""
+    global _installed
+    if _installed:
+        return True
+    from streamer import onnx_model
+
+    original = getattr(onnx_model.OnnxModel, "_create_session", None)
+    if original is None:
+        return False
+
+    def cached_session(self: Any) -> Any:
+        try:
+            st = Path(self.path).stat()
+            key: tuple[Any, ...] = (
+                os.path.realpath(self.path),
+                st.st_size,
+                st.st_mtime_ns,
+                tuple(getattr(self, "requested", ())),
+                getattr(self, "threads", None),
+            )
+        except OSError:
+            return original(self)
+        with _SESSIONS_LOCK:
+            session = _SESSIONS.get(key)
+            if session is not None:
+                SESSION_STATS["reused"] += 1
+                return session
+            session = original(self)
+            _SESSIONS[key] = session
+            SESSION_STATS["loads"] += 1
+            return session
+
+    onnx_model.OnnxModel._create_session = cached_session  # type: ignore[method-assign]
+    _installed = True
+    return True
+
+
+def _sink_frames(runner: Any) -> int:
+    """Frames the sinks have taken so far (what ``streamer run``'s progress bar counts)."""
+    sinks = [s.name for s in runner.spec.stages if not runner.spec.consumers.get(s.name)]
+    return max((runner.metrics[n].frames_in for n in sinks), default=0)
+
+
+def _poll_control(control: Any, index: int, frames: int) -> bool:
+    """Tell the driver how far this job is; True when the batch is being cancelled."""
+    if control is None:
+        return False
+    import ray
+
+    try:
+        return bool(ray.get(control.poll.remote(index, frames), timeout=5))
+    except Exception:  # noqa: BLE001 - a slow or lost control actor must not fail the file
+        return False
+
+
+def run_job(graph: str, cwd: str, job: Job, control: Any = None, attempt: int = 1) -> dict[str, Any]:
+    """Run the graph on one input; never raises for a failure of the file (it is in the dict)."""
+    import streamer
+    from streamer.errors import StreamerError
+    from streamer.graph import load_graph
+    from streamer.runner import GraphRunner, RunOptions
+
+    if os.path.isdir(cwd):  # relative paths in the graph (models/...) mean what they meant to the driver
+        os.chdir(cwd)
+    install_session_cache()
+    loads, reused = SESSION_STATS["loads"], SESSION_STATS["reused"]
+    base: dict[str, Any] = {
+        "index": job.index,
+        "input": job.input,
+        "attempt": attempt,
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "version": streamer.__version__,
+    }
+    t0 = time.perf_counter()
+    if _poll_control(control, job.index, 0):
+        return base | {"status": "cancelled", "frames": 0, "seconds": 0.0, "error": None, "warnings": []}
+    logs: list[str] = []
+    box: dict[str, Any] = {}
+    try:
+        spec = load_graph(graph, job.overrides)
+        runner = GraphRunner(
+            spec, RunOptions(quiet=True, progress=False, handle_signals=False, log=logs.append)
+        )
+    except StreamerError as exc:
+        return base | _failed(exc, t0)
+
+    def target() -> None:
+        try:
+            box["result"] = runner.run()
+        except BaseException as exc:  # noqa: BLE001 - handed to the task's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"batch-job-{job.index}", daemon=True)
+    thread.start()
+    stopping_since: float | None = None
+    next_poll = time.perf_counter() + CONTROL_EVERY
+    while thread.is_alive():
+        try:
+            thread.join(timeout=POLL)
+            now = time.perf_counter()
+            if stopping_since is None and now >= next_poll:
+                next_poll = now + CONTROL_EVERY
+                if _poll_control(control, job.index, _sink_frames(runner)):
+                    runner.request_stop("signal")
+                    stopping_since = now
+            if stopping_since is not None and now - stopping_since > STOP_GRACE:
+                runner.request_stop("signal")  # the second request aborts (sinks still close)
+                thread.join(timeout=STOP_GRACE)
+                break
+        except KeyboardInterrupt:  # SIGINT in the worker or ray.cancel: stop like streamer run does
+            if stopping_since is None:
+                runner.request_stop("signal")
+                stopping_since = time.perf_counter()
+    seconds = time.perf_counter() - t0
+    counts = {
+        "model_loads": SESSION_STATS["loads"] - loads,
+        "models_reused": SESSION_STATS["reused"] - reused,
+    }
+    if "error" in box:
+        return base | counts | _failed(box["error"], t0)
+    result = box.get("result")
+    if result is None:
+        return (
+            base
+            | counts
+            | {
+                "status": "failed",
+                "frames": 0,
+                "seconds": seconds,
+                "warnings": [],
+                "error": f"the graph did not finish within {STOP_GRACE:.0f} s of being stopped",
+            }
+        )
+    frames = _sink_frames(runner)
+    status = "ok"
+    error = None
+    if result.error is not None:
+        status, error = "failed", _line(result.error)
+    elif result.stopped == "signal":
+        status = "stopped"
+    return (
+        base
+        | counts
+        | {
+            "status": status,
+            "frames": frames,
+            "seconds": round(seconds, 4),
+            "run_wall_s": round(result.wall, 4),
+            "error": error,
+            "warnings": list(result.warnings),
+        }
+    )
+
+
+def _line(exc: BaseException) -> str:
+    """An error as the CLI prints it: its first line (with the type for unexpected errors)."""
+    from streamer.errors import StreamerError
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if isinstance(exc, StreamerError) else f"{type(exc).__name__}: {text}"
+
+
+def _failed(exc: BaseException, t0: float) -> dict[str, Any]:
+    return {
+        "status": "failed",
+        "frames": 0,
+        "seconds": round(time.perf_counter() - t0, 4),
+        "error": _line(exc),
+        "warnings": [],
+    }
