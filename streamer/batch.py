@@ -244,6 +244,7 @@ def _file_row(job: Job, result: dict[str, Any], attempts: int) -> dict[str, Any]
         "error": result.get("error"),
         "warnings": result.get("warnings", []),
         "worker": result.get("worker"),
+        "node": result.get("node"),
         "model_loads": result.get("model_loads"),
         "models_reused": result.get("models_reused"),
     }
@@ -345,7 +346,10 @@ def _run_on_ray(
     try:
         control = ray.remote(num_cpus=0)(Control).remote()
         task = ray.remote(run_job).options(
-            num_cpus=options.cpus_per_job, num_gpus=options.gpus_per_job, max_retries=0
+            num_cpus=options.cpus_per_job,
+            num_gpus=options.gpus_per_job,
+            max_retries=0,  # retries are counted here, failures of the file and of the worker alike
+            scheduling_strategy="SPREAD",  # files over every node, not queued on the driver's
         )
         cpus = float(ray.cluster_resources().get("CPU", 1))
         window = max(2, 2 * int(cpus // options.cpus_per_job or 1))

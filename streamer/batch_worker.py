@@ -88,16 +88,45 @@ def _sink_frames(runner: Any) -> int:
     return max((runner.metrics[n].frames_in for n in sinks), default=0)
 
 
-def _poll_control(control: Any, index: int, frames: int) -> bool:
-    """Tell the driver how far this job is; True when the batch is being cancelled."""
-    if control is None:
-        return False
-    import ray
+class _ControlLink:
+    """Calls to the control actor without ``ray.get``: a task blocked in ``ray.get`` lends its
+    CPU back to Ray, which then starts another file on it (three jobs on two cores). Each call
+    is a future; the loop looks at it when it is done and only then sends the next one."""
 
-    try:
-        return bool(ray.get(control.poll.remote(index, frames), timeout=5))
-    except Exception:  # noqa: BLE001 - a slow or lost control actor must not fail the file
-        return False
+    def __init__(self, control: Any, index: int) -> None:
+        self.control = control
+        self.index = index
+        self.cancelled = False
+        self._future: Any = None
+
+    def first(self, timeout: float = 10.0) -> bool:
+        """Before the file starts: has the batch been cancelled already? (waits at most ``timeout``)"""
+        if self.control is None:
+            return False
+        try:
+            fut = self.control.poll.remote(self.index, 0).future()
+            self.cancelled = bool(fut.result(timeout=timeout))
+        except Exception:  # noqa: BLE001 - a slow control actor must not fail the file
+            pass
+        return self.cancelled
+
+    def poll(self, frames: int) -> bool:
+        """Report ``frames``; True once the answer to an earlier call said "cancelled"."""
+        if self.control is None:
+            return False
+        fut = self._future
+        if fut is not None and not fut.done():
+            return self.cancelled
+        if fut is not None:
+            try:
+                self.cancelled = self.cancelled or bool(fut.result(timeout=0))
+            except Exception:  # noqa: BLE001 - the driver is gone: Ray ends this task anyway
+                pass
+        try:
+            self._future = self.control.poll.remote(self.index, frames).future()
+        except Exception:  # noqa: BLE001
+            self._future = None
+        return self.cancelled
 
 
 def run_job(graph: str, cwd: str, job: Job, control: Any = None, attempt: int = 1) -> dict[str, Any]:
@@ -116,10 +145,12 @@ def run_job(graph: str, cwd: str, job: Job, control: Any = None, attempt: int = 
         "input": job.input,
         "attempt": attempt,
         "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "node": _node_id(),
         "version": streamer.__version__,
     }
     t0 = time.perf_counter()
-    if _poll_control(control, job.index, 0):
+    link = _ControlLink(control, job.index)
+    if link.first():
         return base | {"status": "cancelled", "frames": 0, "seconds": 0.0, "error": None, "warnings": []}
     logs: list[str] = []
     box: dict[str, Any] = {}
@@ -147,7 +178,7 @@ def run_job(graph: str, cwd: str, job: Job, control: Any = None, attempt: int = 
             now = time.perf_counter()
             if stopping_since is None and now >= next_poll:
                 next_poll = now + CONTROL_EVERY
-                if _poll_control(control, job.index, _sink_frames(runner)):
+                if link.poll(_sink_frames(runner)):
                     runner.request_stop("signal")
                     stopping_since = now
             if stopping_since is not None and now - stopping_since > STOP_GRACE:
@@ -197,6 +228,16 @@ def run_job(graph: str, cwd: str, job: Job, control: Any = None, attempt: int = 
             "warnings": list(result.warnings),
         }
     )
+
+
+def _node_id() -> str | None:
+    """The Ray node this task runs on (None outside Ray)."""
+    try:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+    except Exception:  # noqa: BLE001 - only informative
+        return None
 
 
 def _line(exc: BaseException) -> str:
