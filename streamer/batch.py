@@ -173,7 +173,8 @@ def _init_ray(ray: Any, options: BatchOptions) -> None:
         if Path(root).name not in ("site-packages", "dist-packages"):
             old = os.environ.get("PYTHONPATH")
             os.environ["PYTHONPATH"] = root + (os.pathsep + old if old else "")
-        kw |= {"include_dashboard": False, "num_cpus": options.num_cpus}
+        # "local": always a new instance of our own, never a cluster someone started here
+        kw |= {"address": "local", "include_dashboard": False, "num_cpus": options.num_cpus}
     try:
         ray.init(**kw)
     except Exception as exc:  # noqa: BLE001 - one line: where Ray was looked for and why it failed
@@ -266,8 +267,7 @@ def run_batch(options: BatchOptions, *, log: Callable[[str], None] | None = None
         raise BatchError(f"--retries: expected 0 or more, got {options.retries}")
     if options.cpus_per_job <= 0 or options.gpus_per_job < 0:
         raise BatchError("--cpus-per-job: expected more than 0; --gpus-per-job: expected 0 or more")
-    if not options.address:
-        import_ray()  # the one-line "install the extra" error before any planning output
+    import_ray()  # the one-line "install the extra" error before anything else
     plan: Plan = make_plan(
         options.graph, options.inputs, options.out, options.overrides, manifest=options.manifest
     )

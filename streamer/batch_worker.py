@@ -231,10 +231,12 @@ def run_job(graph: str, cwd: str, job: Job, control: Any = None, attempt: int = 
 
 
 def _node_id() -> str | None:
-    """The Ray node this task runs on (None outside Ray)."""
+    """The Ray node this task runs on (None outside Ray; never starts Ray)."""
     try:
         import ray
 
+        if not ray.is_initialized():
+            return None
         return str(ray.get_runtime_context().get_node_id())
     except Exception:  # noqa: BLE001 - only informative
         return None
