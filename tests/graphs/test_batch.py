@@ -154,8 +154,8 @@ def free_port() -> int:
 
 class RayNode:
     """``ray start --block ...`` in a session of its own: ready when it says "Ray runtime
-    started"; stopped by SIGTERM to that session (Ray drains and stops the node's processes),
-    SIGKILL after a bounded wait. Only the processes this test started are touched."""
+    started"; stopped by SIGTERM (Ray drains and stops the node's processes), SIGKILL to its
+    session after a bounded wait. Only the processes this test started are touched."""
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         ray = Path(sys.executable).with_name("ray")
@@ -176,8 +176,10 @@ class RayNode:
         raise AssertionError(f"ray start not ready in {timeout} s: {self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
+        """SIGTERM to ``ray start`` itself (not its session: it drains the node through the GCS,
+        which must still be up), then SIGKILL to whatever of its session is left."""
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.terminate()
             try:
                 self.proc.wait(timeout=40)
             except subprocess.TimeoutExpired:
@@ -192,7 +194,9 @@ class RayNode:
 
 def test_batch_on_two_node_cluster(clips: Path, tmp_path: Path) -> None:
     """A head and a worker node (one CPU each) on 127.0.0.1, joined with a token of this test;
-    the same command as locally with --address ray://127.0.0.1:PORT (Ray Client)."""
+    the same command as locally with --address 127.0.0.1:PORT. (``ray://`` through Ray Client
+    works the same, but its per-client server can miss its start-up deadline on a loaded
+    2-core machine, so the test connects to the head directly, as ``--address auto`` does.)"""
     port, client_port = free_port(), free_port()
     token = tmp_path / "token"
     token.write_text(os.urandom(32).hex())
@@ -204,6 +208,7 @@ def test_batch_on_two_node_cluster(clips: Path, tmp_path: Path) -> None:
     }
     temp = Path("/tmp") / f"rb{os.getpid()}"  # Ray's socket paths must stay short
     nodes: list[RayNode] = []
+    t0 = time.perf_counter()
     try:
         nodes.append(RayNode(
             ["--head", "--port", str(port), "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
@@ -216,26 +221,26 @@ def test_batch_on_two_node_cluster(clips: Path, tmp_path: Path) -> None:
             env, tmp_path / "worker.log",
         ))  # fmt: skip
         nodes[1].wait_ready()
+        print(f"two nodes up in {time.perf_counter() - t0:.1f} s")
         out = tmp_path / "out"
         report = tmp_path / "report.json"
         inputs = [str(clips / f"clip{i}.mp4") for i in range(4)]
         r = streamer(
             "batch", "graphs/file_transcode.yaml", "--inputs", *inputs, "--out", f"{out}/{{stem}}.mp4",
-            "--address", f"ray://127.0.0.1:{client_port}", "--json", str(report), env=env,
+            "--address", f"127.0.0.1:{port}", "--json", str(report), env=env,
         )  # fmt: skip
-        logs = "".join(
-            p.read_text(errors="replace")[-1500:] for p in temp.glob("session_latest/logs/ray_client*.err")
-        )
-        assert r.returncode == 0, r.stderr + logs
+        print(f"batch done at {time.perf_counter() - t0:.1f} s")
+        assert r.returncode == 0, r.stderr
         doc = json.loads(report.read_text())
         assert doc["ok"] == 4
         assert len({f["node"] for f in doc["files"]}) == 2, doc["files"]  # both nodes ran files
         for i in range(4):
             assert decode(out / f"clip{i}.mp4")["pts"] == decode(clips / f"clip{i}.mp4")["pts"]
     finally:
-        for node in reversed(nodes):
+        for node in reversed(nodes):  # the worker node first, while the head is up
             node.stop()
         shutil.rmtree(temp, ignore_errors=True)
+        print(f"nodes stopped at {time.perf_counter() - t0:.1f} s")
 
 
 def test_batch_ctrl_c_finalises_running_files(clips: Path, tmp_path: Path) -> None:
