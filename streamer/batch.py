@@ -197,7 +197,7 @@ class _Display:
         self.start = time.perf_counter()
         self._drawn = False
 
-    def status(self, done: int, failed: int, running: int, frames: int) -> str:
+    def status(self, done: int, failed: int, running: int, frames: int, queued: int = 0) -> str:
         elapsed = time.perf_counter() - self.start
         rate = frames / elapsed if elapsed > 0 else 0.0
         ran = done - self.skipped
@@ -205,7 +205,8 @@ class _Display:
         eta_s = "?" if eta is None else f"{int(eta) // 60:d}:{int(eta) % 60:02d}"
         bad = f" ({failed} failed)" if failed else ""
         return (
-            f"{done}/{self.total} files{bad}, {running} running, {frames} frames, {rate:.1f} frames/s,"
+            f"{done}/{self.total} files{bad}, {running} running{f', {queued} queued' if queued else ''},"
+            f" {frames} frames, {rate:.1f} frames/s,"
             f" ETA {eta_s}"
         )
 
@@ -431,7 +432,13 @@ def _run_on_ray(
                 except Exception:  # noqa: BLE001 - progress is best effort
                     pass
                 display.draw(
-                    display.status(done, failed, len(inflight), frames_done + sum(running_frames.values()))
+                    display.status(
+                        done,
+                        failed,
+                        len(running_frames),
+                        frames_done + sum(running_frames.values()),
+                        queued=len(inflight) - len(running_frames) + len(pending),
+                    )
                 )
         display.finish()
         return state["signals"] > 0

@@ -154,3 +154,35 @@ def test_cli_batch_refusal_is_one_line(vids: Path, capsys: pytest.CaptureFixture
     code = cli.main(["batch", str(TRANSCODE), "--inputs", f"{vids}/*.mkv", "--out", "o/{stem}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "no file matches" in err[0]
+
+
+def test_report_table_json_and_exit_status() -> None:
+    import io
+
+    from streamer.batch import BatchReport, _Display
+
+    ok = {
+        "input": "/v/a.mp4",
+        "status": "ok",
+        "frames": 100,
+        "seconds": 2.0,
+        "fps": 50.0,
+        "attempts": 1,
+        "error": None,
+    }
+    bad = {"input": "/v/b.mp4", "status": "failed", "frames": 0, "seconds": 0.1, "fps": None, "attempts": 2,
+           "error": "g.yaml:7: stage 'cam' (capture): cannot read /v/b.mp4 as video"}  # fmt: skip
+    skipped = ok | {"input": "/v/c.mp4", "status": "skipped", "attempts": 0}
+    report = BatchReport("g.yaml", [ok, bad, skipped], wall=4.0)
+    text = report.table()
+    assert "failed: /v/b.mp4: g.yaml:7: stage 'cam'" in text
+    assert "3 files: 1 ok, 1 failed, 1 skipped; 100 frames in 4.00 s wall (25.0 frames/s)" in text
+    doc = report.to_json()
+    assert (doc["ok"], doc["failed"], doc["skipped"], doc["frames"], doc["fps"]) == (1, 1, 1, 100, 25.0)
+    assert report.exit_code == 1
+    assert BatchReport("g.yaml", [ok, skipped], wall=1.0).exit_code == 0
+    assert BatchReport("g.yaml", [ok], wall=1.0, cancelled=True).exit_code == 130
+    d = _Display(10, 2, stream=io.StringIO())
+    d.start -= 10.0  # 10 s in, 4 files run (2 more were skipped): 4 files left at 2.5 s each
+    line = d.status(6, 1, 2, 500)
+    assert line.startswith("6/10 files (1 failed), 2 running, 500 frames, 50.0 frames/s, ETA 0:1")
