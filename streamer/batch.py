@@ -39,6 +39,9 @@ from typing import Any, TextIO
 from streamer.batch_manifest import Manifest
 from streamer.batch_plan import BatchError, Job, Plan, make_plan
 
+#: ok: finished; failed: after every retry; skipped: complete already (--resume); stopped: Ctrl-C,
+#: outputs finalised; cancelled: never started; aborted: cancelled by force (outputs left partial)
+STATUSES = ("ok", "failed", "skipped", "stopped", "cancelled", "aborted")
 WAIT = 0.5  # seconds per ray.wait round (progress and Ctrl-C are handled between rounds)
 GET_TIMEOUT = 60.0  # seconds for ray.get of a result that ray.wait said is ready
 
@@ -101,11 +104,7 @@ class BatchReport:
         text = format_table(rows, ["file", "status", "frames", "seconds", "frames/s", "tries"])
         errors = [f"{f['status']}: {_short(f['input'])}: {f['error']}" for f in self.files if f.get("error")]
         fps = self.frames / self.wall if self.wall > 0 else 0.0
-        parts = [
-            f"{self.count(s)} {s}"
-            for s in ("ok", "failed", "skipped", "stopped", "cancelled")
-            if self.count(s)
-        ]
+        parts = [f"{self.count(s)} {s}" for s in STATUSES if self.count(s)]
         summary = (
             f"{len(self.files)} files: {', '.join(parts)}; {self.frames} frames in {self.wall:.2f} s wall"
             f" ({fps:.1f} frames/s)"
@@ -116,7 +115,7 @@ class BatchReport:
         return {
             "graph": self.graph,
             "files_total": len(self.files),
-            **{s: self.count(s) for s in ("ok", "failed", "skipped", "stopped", "cancelled")},
+            **{s: self.count(s) for s in STATUSES},
             "frames": self.frames,
             "wall_s": round(self.wall, 4),
             "fps": round(self.frames / self.wall, 2) if self.wall > 0 else None,
@@ -380,8 +379,14 @@ def _run_on_ray(
                     stop_deadline = time.perf_counter() + options.stop_timeout
                     pending.clear()
             if seen_signals >= 2 or (stop_deadline is not None and time.perf_counter() > stop_deadline):
-                for ref in inflight:
+                for ref, (job, attempt) in inflight.items():
                     ray.cancel(ref, force=True)
+                    rows[job.index] = _file_row(
+                        job,
+                        {"status": "aborted", "frames": None, "seconds": None,
+                         "error": "cancelled by force; what it wrote stays under its .partial name"},
+                        attempt,
+                    )  # fmt: skip
                 display.print(f"aborted: {len(inflight)} running files cancelled; their outputs stay partial")
                 break
             while pending and len(inflight) < window:

@@ -275,7 +275,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if args.json:
         write_json(report, args.json)
     if report.cancelled:
-        print("stopped by signal; running files finalised their outputs", file=sys.stderr)
+        if report.count("aborted"):
+            print("aborted by signal; running files left their outputs under .partial names", file=sys.stderr)
+        else:
+            print("stopped by signal; running files finalised their outputs", file=sys.stderr)
         return 130
     bad = [f for f in report.files if f["status"] not in ("ok", "skipped")]
     if bad:
