@@ -114,6 +114,8 @@ def main() -> None:
                     "fps": round(total / wall, 1),
                     "load_before": round(load, 2),
                 }
+                if report is None and name != "transcode":
+                    row["model_loads"] = len(frames)  # a process per file, each loads the model
                 if report is not None:
                     doc = json.loads(report.read_text())
                     assert doc["ok"] == len(frames) and doc["frames"] == total, doc
