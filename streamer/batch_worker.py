@@ -6,8 +6,8 @@ written under a partial name and renamed when finalised), then returns a plain d
 frames, seconds, frames/s, the one-line error, warnings, and which worker process ran it.
 
 Models are loaded once per worker process: ``install_session_cache`` memoises the ONNX Runtime
-session that ``OnnxModel`` builds (the costly part: graph optimisation, TensorRT engines, GPU
-memory), keyed by the model file's real path, size and mtime, the providers and threads. A Ray
+sessions the model layer creates (the costly part: graph optimisation, TensorRT engines, GPU
+memory), keyed by the model file's real path, size and mtime, the providers and options. A Ray
 worker runs one task at a time and is reused for the next file, so the second file on a worker
 finds its sessions ready. ``SESSION_STATS`` counts loads and reuses; each result carries the
 counts of its own run, which is how the tests show it.
@@ -40,44 +40,66 @@ _SESSIONS_LOCK = threading.Lock()
 _installed = False
 
 
-def install_session_cache() -> bool:
-    """Make ``OnnxModel`` reuse one ONNX Runtime session per model file in this process.
+def _options_key(options: Any) -> tuple[Any, ...]:
+    """What of a ``SessionOptions`` changes the session (the settings streamer's model layer sets)."""
+    if options is None:
+        return ()
+    names = ("intra_op_num_threads", "inter_op_num_threads", "graph_optimization_level", "execution_mode")
+    entries = ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning")
+    values: list[Any] = [str(getattr(options, n, None)) for n in names]
+    for entry in entries:
+        try:
+            values.append(options.get_session_config_entry(entry))
+        except Exception:  # noqa: BLE001 - an entry never set raises; it is part of the key as unset
+            values.append(None)
+    return tuple(values)
 
-    Idempotent; returns False (and changes nothing) when ``OnnxModel`` has no
-    ``_create_session`` to wrap. Sessions are thread-safe for ``run``; each ``OnnxModel`` keeps
-    its own IO binding, so two stages (or two files one after the other) may share one."""
+
+def install_session_cache() -> bool:
+    """Make every ``onnxruntime.InferenceSession(path, ...)`` in this process return one shared
+    session per model file, providers and options.
+
+    Hooked at ONNX Runtime's constructor rather than inside ``streamer.onnx_model``, so it holds
+    whatever shape the model layer takes (it calls ``onnxruntime.InferenceSession`` by module
+    attribute); only Ray worker processes of ``streamer batch`` install it. Sessions are
+    thread-safe for ``run`` and each caller makes its own IO binding, so two stages (or two
+    files one after the other) may share one. Idempotent; False when onnxruntime is missing."""
     global _installed
     if _installed:
         return True
-    from streamer import onnx_model
-
-    original = getattr(onnx_model.OnnxModel, "_create_session", None)
-    if original is None:
+    try:
+        import onnxruntime
+    except ImportError:
         return False
+    original = onnxruntime.InferenceSession
 
-    def cached_session(self: Any) -> Any:
+    def cached_session(path_or_bytes: Any, sess_options: Any = None, providers: Any = None, **kw: Any) -> Any:
+        if not isinstance(path_or_bytes, (str, os.PathLike)) or kw.get("provider_options") is not None:
+            return original(path_or_bytes, sess_options=sess_options, providers=providers, **kw)
         try:
-            st = Path(self.path).stat()
-            key: tuple[Any, ...] = (
-                os.path.realpath(self.path),
-                st.st_size,
-                st.st_mtime_ns,
-                tuple(getattr(self, "requested", ())),
-                getattr(self, "threads", None),
-            )
+            st = Path(path_or_bytes).stat()
         except OSError:
-            return original(self)
+            return original(path_or_bytes, sess_options=sess_options, providers=providers, **kw)
+        key = (
+            os.path.realpath(path_or_bytes),
+            st.st_size,
+            st.st_mtime_ns,
+            repr(providers),
+            repr(sorted(kw.items())),
+            _options_key(sess_options),
+        )
         with _SESSIONS_LOCK:
             session = _SESSIONS.get(key)
             if session is not None:
                 SESSION_STATS["reused"] += 1
                 return session
-            session = original(self)
-            _SESSIONS[key] = session
+        session = original(path_or_bytes, sess_options=sess_options, providers=providers, **kw)
+        with _SESSIONS_LOCK:
+            _SESSIONS.setdefault(key, session)
             SESSION_STATS["loads"] += 1
-            return session
+        return session
 
-    onnx_model.OnnxModel._create_session = cached_session  # type: ignore[method-assign]
+    onnxruntime.InferenceSession = cached_session  # type: ignore[assignment,misc]
     _installed = True
     return True
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import onnxruntime
 import pytest
 
-from streamer import batch_worker, onnx_model
+from streamer import batch_worker
 from streamer.batch_plan import make_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """The session cache installed for this test only (undone afterwards)."""
-    monkeypatch.setattr(onnx_model.OnnxModel, "_create_session", onnx_model.OnnxModel._create_session)
+    monkeypatch.setattr(onnxruntime, "InferenceSession", onnxruntime.InferenceSession)
     monkeypatch.setattr(batch_worker, "_installed", False)
     monkeypatch.setattr(batch_worker, "_SESSIONS", {})
     monkeypatch.setattr(batch_worker, "SESSION_STATS", {"loads": 0, "reused": 0})
