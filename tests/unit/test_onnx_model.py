@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import pytest
 
-from streamer import onnx_model
+from streamer.onnx import providers
 from streamer.errors import StreamerError
 from streamer.onnx_model import CPU, CUDA, ModelError, OnnxModel, gpu_problem, normalize_providers
 from tests import helpers_onnx as H
@@ -63,7 +63,7 @@ def test_metadata_is_read(models: dict[str, Path]) -> None:
         4,
         32,
     )
-    assert info.input_range == "-1,1" and info.streamer_format == "1"
+    assert info.input_range == "-1..1" and info.streamer_format == "1"  # the contract spelling
     assert OnnxModel(models["foreign"], input_range="-1,1").info.foreign
 
 
@@ -150,7 +150,7 @@ def test_silent_session_fallback_is_caught(models: dict[str, Path], monkeypatch:
 
     if CUDA not in onnxruntime.get_available_providers():
         pytest.skip("this onnxruntime has no CUDA provider to fall back from")
-    monkeypatch.setattr(onnx_model, "gpu_problem", lambda provider: None)
+    monkeypatch.setattr(providers, "gpu_problem", lambda provider: None)
     with pytest.raises(
         ModelError, match=r"left it out when creating the session \(running on CPUExecutionProvider\)"
     ) as e:
