@@ -61,7 +61,7 @@ def _triple(value: float | Sequence[float], what: str) -> np.ndarray:
     if arr.size == 1:
         arr = np.repeat(arr, 3)
     if arr.size != 3:
-        raise ModelError(f"{what}: expected one number or three (R, G, B), got {list(arr)}")
+        raise ModelError(f"{what}: expected one number or three (one per channel), got {list(arr)}")
     return arr
 
 
@@ -70,7 +70,8 @@ class Preprocess:
     """The resolved input convention; ``to_input`` / ``from_output`` apply it to uint8 RGB NHWC.
 
     Normalisation is ``x * scale + offset`` per channel (``scale = 1 / std``, ``offset = -mean /
-    std``): one multiply-add in float32, the same arithmetic for ranges and for mean/std.
+    std``): one multiply-add in float32, the same arithmetic for ranges and for mean/std. ``mean``
+    and ``std`` are in the model's channel order (applied after a bgr swap), as such models document them.
     """
 
     layout: Layout = "nhwc"

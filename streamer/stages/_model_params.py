@@ -54,9 +54,9 @@ class ForeignInputParams(ModelParams):
     """Foreign float models: the range the model expects (0..1, -1..1, 0..255; `-1,1` works too);
     or give mean and std instead."""
     mean: Annotated[list[float] | None, BeforeValidator(listify)] = None
-    """Foreign float models: per-channel mean in 0..255 units, one number or three (ArcFace: 127.5)."""
+    """Foreign float models: mean in 0..255 units, one number or three in the model's channel order."""
     std: Annotated[list[float] | None, BeforeValidator(listify)] = None
-    """Foreign float models: per-channel std in 0..255 units, one number or three (ArcFace: 127.5)."""
+    """Foreign float models: std in 0..255 units, one number or three (ArcFace: mean and std 127.5)."""
     layout: Literal["nhwc", "nchw"] | None = None
     """Foreign models: tensor layout (default: read from the input shape)."""
     channel_order: Literal["rgb", "bgr"] | None = None
@@ -66,7 +66,7 @@ class ForeignInputParams(ModelParams):
     @classmethod
     def _one_or_three(cls, value: list[float] | None) -> list[float] | None:
         if value is not None and len(value) not in (1, 3):
-            raise ValueError(f"expected one number or three (R, G, B), got {len(value)}")
+            raise ValueError(f"expected one number or three (one per channel), got {len(value)}")
         return value
 
     @model_validator(mode="after")
