@@ -1,5 +1,5 @@
-"""``python -m export FAMILY --checkpoint PATH --out OUT.onnx [--fp16 | --int8 --calibration CLIP] [--allow-unchecked]``
-and ``python -m export list``.
+"""``python -m export FAMILY --checkpoint PATH --out OUT.onnx [--fp16 | --int8 --calibration CLIP]
+[--allow-unchecked]`` and ``python -m export list``.
 
 Exit code 0 on success; otherwise one line on stderr and exit code 1 (a traceback only with
 ``--debug``), as DESIGN 3.4 requires.
