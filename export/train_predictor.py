@@ -36,13 +36,13 @@ import numpy as np
 
 from streamer.model_contract import (
     FAMILY_PREDICTOR,
-    IMAGE_INPUT,
     PREDICTOR_INPUTS,
     PREDICTOR_OUTPUTS,
     PREDICTOR_STATE_INPUT,
     PREDICTOR_STATE_OUTPUT,
     TASK_PREDICTION,
     ModelMetadata,
+    predictor_feeds,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -365,14 +365,8 @@ def example_feeds(h: int, w: int, seed: int = 0) -> dict[str, np.ndarray]:
 
     rng = np.random.default_rng(seed)
     pic = lambda s: rng.integers(0, 256, (1, h // s, w // s, 3), dtype=np.uint8)  # noqa: E731
-    return {
-        IMAGE_INPUT: pic(SCALE),
-        "prev": pic(SCALE),
-        "cur": pic(SCALE),
-        "span": np.array([2.0], np.float32),
-        "lag": np.array([0.0], np.float32),
-        PREDICTOR_STATE_INPUT: np.zeros((1, STATE_CHANNELS, h // STATE_SCALE, w // STATE_SCALE), np.float32),
-    }
+    state = np.zeros((1, STATE_CHANNELS, h // STATE_SCALE, w // STATE_SCALE), np.float32)
+    return predictor_feeds(image=pic(SCALE), prev=pic(SCALE), cur=pic(SCALE), span=2.0, lag=0.0, state=state)
 
 
 def export_onnx(net, path: Path) -> None:  # noqa: ANN001
@@ -389,9 +383,9 @@ def export_onnx(net, path: Path) -> None:  # noqa: ANN001
     args = tuple(torch.from_numpy(feeds[k]) for k in INPUTS)
     pic = {0: "N", 1: "H", 2: "W"}
     grid = {0: "N", 2: "h4", 3: "w4"}
-    dyn = {IMAGE_INPUT: pic, "prev": pic, "cur": pic, "flow": grid, "residual": grid}
-    dyn.update({"span": {0: "N"}, "lag": {0: "N"}, PREDICTOR_STATE_INPUT: {0: "N", 2: "h16", 3: "w16"}})
-    dyn[PREDICTOR_STATE_OUTPUT] = dyn[PREDICTOR_STATE_INPUT]
+    state = {0: "N", 2: "h16", 3: "w16"}
+    dyn = dict(zip(INPUTS, (pic, pic, pic, {0: "N"}, {0: "N"}, state), strict=True))
+    dyn.update(zip(OUTPUTS, (grid, grid, state), strict=True))
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -436,16 +430,16 @@ def sequence_parity(
     for i in range(1, len(frames)):
         span = np.array([float(spans[i] if spans else 1)], np.float32)
         common = {
-            IMAGE_INPUT: shrink(frames[i - 1])[None],
+            "image": shrink(frames[i - 1])[None],
             "prev": shrink(frames[i - 1 - (i > 1)])[None],
             "cur": shrink(frames[i])[None],
             "span": span,
             "lag": np.zeros(1, np.float32),
         }
-        feeds = {**common, PREDICTOR_STATE_INPUT: state_o}
+        feeds = predictor_feeds(**common, state=state_o)
         got = dict(zip(OUTPUTS, session.run(list(OUTPUTS), feeds), strict=True))
         with torch.no_grad():
-            feeds_t = {**common, PREDICTOR_STATE_INPUT: state_t}
+            feeds_t = predictor_feeds(**common, state=state_t)
             t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in feeds_t.items()}
             want = dict(zip(OUTPUTS, (x.numpy() for x in wrapper(*(t[k] for k in INPUTS))), strict=True))
             full = torch.from_numpy(frames[i - 1]).permute(2, 0, 1)[None].float() / 255.0

@@ -244,6 +244,22 @@ def is_streamer_model(meta: Mapping[str, str]) -> bool:
 # ---------------------------------------------------------------------------------------- predictor
 
 
+def predictor_feeds(
+    *, image: np.ndarray, prev: np.ndarray, cur: np.ndarray, span: Any, lag: Any, state: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The predictor's inputs by their contract names: pictures uint8 [N, h, w, 3] at 1/input_scale,
+    ``span`` and ``lag`` float32 [N] (numbers are made float32 [1]), ``state`` float32 [N, C, h', w']."""
+    values = (
+        image,
+        prev,
+        cur,
+        np.asarray(span, np.float32).reshape(-1),
+        np.asarray(lag, np.float32).reshape(-1),
+        state,
+    )
+    return dict(zip(PREDICTOR_INPUTS, values, strict=True))
+
+
 def render_prediction(image: np.ndarray, flow: np.ndarray, residual: np.ndarray) -> np.ndarray:
     """The full-size prediction from the predictor's 1/4-grid outputs: ``image`` (uint8 H x W x 3)
     sampled at ``p + flow(p)`` (``flow`` float [2, H/4, W/4] in full-size pixels, bilinearly

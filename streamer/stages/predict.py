@@ -68,8 +68,8 @@ from streamer.model_contract import (
     FAMILY_PREDICTOR,
     PREDICTOR_INPUTS,
     PREDICTOR_OUTPUTS,
-    PREDICTOR_STATE_INPUT,
     PREDICTOR_STATE_OUTPUT,
+    predictor_feeds,
     render_prediction,
 )
 from streamer.stages._model_params import ModelParams
@@ -223,16 +223,15 @@ class Predict(Stage):
     ) -> dict[str, np.ndarray]:
         """One model call: ``image`` the padded last output, ``prev``/``cur`` the motion pair at
         1/``scale`` (default: the model's input scale)."""
-        return self.model.run_raw(
-            {
-                "image": self._small(image, scale)[None],
-                "prev": prev[None],
-                "cur": cur[None],
-                "span": np.array([max(1, span)], np.float32),
-                "lag": np.array([lag], np.float32),
-                PREDICTOR_STATE_INPUT: state,
-            }
+        feeds = predictor_feeds(
+            image=self._small(image, scale)[None],
+            prev=prev[None],
+            cur=cur[None],
+            span=max(1, span),
+            lag=lag,
+            state=state,
         )
+        return self.model.run_raw(feeds)
 
     def _advance(self, out: np.ndarray, index: int | None = None) -> None:
         """``out`` is the new last output; ``index`` given: it was really stylized upstream."""

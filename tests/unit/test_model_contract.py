@@ -20,6 +20,7 @@ from streamer.model_contract import (
     ModelMetadata,
     canonical_range,
     is_streamer_model,
+    predictor_feeds,
     render_prediction,
 )
 
@@ -118,6 +119,15 @@ def test_names() -> None:
     assert PREDICTOR_INPUTS[0] == IMAGE_INPUT and PREDICTOR_INPUTS[-1] == "state"
     assert PREDICTOR_OUTPUTS[-1] == "state_out"
     assert canonical_range(" 0 , 1 ") == "0..1"
+
+
+def test_predictor_feeds_name_every_input() -> None:
+    pic = np.zeros((1, 4, 4, 3), np.uint8)
+    state = np.zeros((1, 2, 1, 1), np.float32)
+    feeds = predictor_feeds(image=pic, prev=pic, cur=pic, span=3, lag=0.5, state=state)
+    assert tuple(feeds) == PREDICTOR_INPUTS
+    assert feeds["span"].dtype == np.float32 and feeds["span"].tolist() == [3.0]
+    assert feeds["lag"].tolist() == [0.5] and feeds["state"] is state
 
 
 def test_render_prediction_is_the_one_the_stage_uses() -> None:
