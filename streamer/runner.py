@@ -44,14 +44,25 @@ OFFLINE_QUEUE = 4
 LIVE_QUEUE = 1
 
 
+def _key_named_in(params: Any, message: str) -> str | None:
+    """The parameter whose (string) value the message quotes: ``model file not found: nope.onnx``
+    is about ``model: nope.onnx``. The longest value wins; None when no value is quoted."""
+    best: tuple[int, str] | None = None
+    for key, value in params:
+        text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        if len(text) >= 3 and text in message and (best is None or len(text) > best[0]):
+            best = (len(text), key)
+    return best[1] if best else None
+
+
 def open_error_line(spec: GraphSpec, name: str, exc: BaseException) -> str:
-    """A stage's failure to open as one line naming the graph file and line, the stage and,
-    when the error says which (``exc.key``, see ``Stage.param``), the key: like the errors the
-    graph compiler reports before anything opens."""
+    """A stage's failure to open as one line naming the graph file and line, the stage and the
+    key: the one the error names (``exc.key``, see ``Stage.param``), else the parameter whose
+    value it quotes; like the errors the graph compiler reports before anything opens."""
     s = spec.stage(name)
     at = f"{spec.path}:{s.line}" if spec.path is not None and s.line else str(spec.path or spec.name)
-    key = getattr(exc, "key", None)
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    key = getattr(exc, "key", None) or _key_named_in(s.params, detail)
     if not isinstance(exc, StreamerError):
         detail = f"{type(exc).__name__}: {detail}"
     own = f"stage '{s.name}' ({s.type}): "
