@@ -33,6 +33,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamer import threads as thread_budget
 from streamer.errors import StageError, StreamerError
 from streamer.frame import Frame
 from streamer.graph import GraphSpec, instantiate
@@ -151,6 +152,8 @@ class RunResult:
     extra: dict[str, Any] = field(default_factory=dict)
     # one line each: what the run could not do as promised (an input that ended early)
     warnings: list[str] = field(default_factory=list)
+    # the thread budget: threads given to each stage that left ``threads`` automatic
+    threads: dict[str, int] = field(default_factory=dict)
 
     def table(self) -> str:
         lines = [summary_table(self.metrics, self.wall, self.cpu)]
@@ -169,6 +172,7 @@ class RunResult:
             "stopped": self.stopped,
             "error": None if self.error is None else str(self.error),
             "warnings": list(self.warnings),
+            "threads": dict(self.threads),
             "stages": [m.to_json() for m in self.metrics],
         }
 
@@ -192,6 +196,10 @@ class GraphRunner:
             stop=self.stop,
             **kw,
         )
+        spec, self.threads = thread_budget.apply(spec)  # a share of the cores per thread pool
+        self.spec = spec
+        if self.threads:
+            self.ctx.log(thread_budget.describe(self.threads))
         self.stages: dict[str, Stage] = instantiate(spec, self.ctx)
         self.metrics = {s.name: StageMetrics(s.name, s.type) for s in spec.stages}
         live = spec.mode == "live"
@@ -462,6 +470,7 @@ class GraphRunner:
             stopped=self._stopped_by,
             error=self._error,
             warnings=list(self._warnings),
+            threads=dict(self.threads),
         )
 
 
