@@ -55,7 +55,7 @@ class StageParams(BaseModel):
     """Input queue length (frames); default 4 offline; live: max_in_flight (block) or 1 (newest)."""
     queue_policy: QueuePolicy | None = None
     """When the input queue is full: block (wait, nothing lost) or newest (drop the oldest, counted);
-    default: the stage type's own (see `streamer stages`), else block (live without admission: newest)."""
+    default: the type's own in live mode (display: newest), else block (live, max_in_flight 0: newest)."""
 
 
 def _print_stderr(message: str) -> None:
