@@ -54,8 +54,7 @@ class StageParams(BaseModel):
     queue: int | None = Field(default=None, ge=1, le=1024)
     """Input queue length (frames); default 4 offline; live: max_in_flight (block) or 1 (newest)."""
     queue_policy: QueuePolicy | None = None
-    """When the input queue is full: block (wait, nothing lost) or newest (drop the oldest, counted);
-    default: the type's own in live mode (display: newest), else block (live, max_in_flight 0: newest)."""
+    """Full queue: block (wait, nothing lost) or newest (drop the oldest, counted); default: per type/mode."""
 
 
 def _print_stderr(message: str) -> None:
