@@ -381,7 +381,6 @@ class GraphRunner:
             if carry:
                 frame, carry = frame.replace(audio=carry + frame.audio), ()
             self._emit(name, frame, ticket)
-            m.frames_out += 1
             ticket.gate.release(ticket)  # the source's own reference: the queues hold theirs
 
         try:
@@ -406,17 +405,16 @@ class GraphRunner:
                     ticket = gate.admit_waiting() if last else gate.try_admit()
                     if ticket is None:
                         held = frame
-                        m.record(t, ended, 0, n_in=0)
                     else:
-                        m.record(t, ended, 0, n_in=0)
                         admit(frame, ticket)
-                        m.last = time.perf_counter()
+                    m.record(t, ended, int(ticket is not None), n_in=0, handed_on=time.perf_counter())
                 if last:
                     break
             if held is not None and gate is not None and natural and self._error is None:
                 ticket = gate.admit_waiting()  # the stream's last frame: the output ends where it ended
                 if ticket is not None:
                     admit(held, ticket)
+                    m.frames_out += 1
                     held = None
         except Exception as exc:  # noqa: BLE001 - reported with stage and frame
             self._fail(name, None if index is None else index + 1, exc)
