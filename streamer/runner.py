@@ -11,8 +11,9 @@ Trade-off, per mode (the graph's ``mode``):
   has worked on it. An admitted frame then moves through blocking queues and is never dropped
   in the middle of the graph, so no work is wasted on frames that a later stage would drop.
   A frame leaves the graph (frees its place) when every branch is done with it: each sink has
-  written it, or a stage passed nothing on for it; frames a stage emits for it (``predict``
-  fills a gap with several) belong to it. The last frame of a stream waits for room instead of
+  written it, or a stage passed nothing on for it, or it was handed to a ``newest`` input (a
+  preview is best effort: it never holds the entrance shut); frames a stage emits for it
+  (``predict`` fills a gap with several) belong to it. The last frame of a stream waits for room instead of
   being dropped, so an output ends where its source ended. Audio packets of a frame dropped at
   the entrance move onto the next admitted frame (or after the last one), so an encoder copying
   audio loses none.
@@ -158,7 +159,11 @@ def _release(ticket: Ticket | None) -> None:
 class Edge:
     """A bounded queue in front of one stage, with its input's policy when full: ``block`` (the
     producer waits; nothing is lost) or ``newest`` (the oldest frame is dropped and counted, its
-    audio moves onto the newest, and its admission ticket is released)."""
+    audio moves onto the newest).
+
+    Only a ``block`` queue holds the admission ticket of a frame: a ``newest`` input is best
+    effort (a preview), so a frame handed to it no longer counts as in flight, and a slow
+    preview drops at its own queue instead of holding the entrance shut for the recording."""
 
     def __init__(self, maxsize: int, *, policy: QueuePolicy, abort: threading.Event, metrics: StageMetrics):
         self.maxsize = maxsize
@@ -169,7 +174,8 @@ class Edge:
         self._cond = threading.Condition()
 
     def put(self, item: Frame | _End, ticket: Ticket | None = None) -> None:
-        """Queue ``item``; the queue takes its own reference of ``ticket`` (the caller keeps its)."""
+        """Queue ``item``; a ``block`` queue takes its own reference of ``ticket`` (the caller keeps
+        its own), a ``newest`` queue none."""
         with self._cond:
             if self.policy == "newest" or isinstance(item, _End):
                 # never block the producer; end-of-stream is never refused or dropped
@@ -179,7 +185,7 @@ class Edge:
                         self._items.appendleft((old, old_ticket))
                         break
                     self.metrics.drops += 1
-                    _release(old_ticket)
+                    _release(old_ticket)  # always None: a newest queue holds no tickets
                     if old.audio:
                         item = item.replace(audio=old.audio + item.audio)
             else:
@@ -187,6 +193,8 @@ class Edge:
                     if self.abort.is_set():
                         return
                     self._cond.wait(POLL)
+            if ticket is not None and self.policy == "newest":
+                ticket = None
             if ticket is not None:
                 ticket.gate.acquire(ticket)
             self._items.append((item, ticket))

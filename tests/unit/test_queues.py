@@ -198,6 +198,26 @@ def test_fan_out_and_bursts_hold_the_frame_until_every_branch_is_done(tmp_path: 
     assert runner.gates["src"].peak <= 2 and runner.gates["src"].in_flight == 0
 
 
+def test_a_slow_preview_drops_at_its_queue_and_never_holds_the_entrance(tmp_path: Path) -> None:
+    """A ``newest`` input (a preview) is best effort: the recording beside it gets every admitted
+    frame at the recording's pace, the preview shows the newest it has time for."""
+    text = """\
+        mode: live
+        stages:
+          - {name: src, type: t_source, frames: 60, interval: 0.002}
+          - {name: work, type: t_slow, seconds: 0.005}
+          - {name: rec, type: t_collect}
+          - {name: win, type: t_preview, input: work, seconds: 0.05}
+        """
+    result = run_graph(graph(tmp_path, text), OPTS)
+    rec, win = fs.COLLECTED["rec"], fs.COLLECTED["win"]
+    admitted = result.stage("src").frames_out
+    assert len(rec) == admitted == result.stage("work").frames_in  # nothing lost after the entrance
+    assert len(win) + result.stage("win").drops == admitted  # the preview's own drops, counted
+    assert len(win) < len(rec)  # 50 ms a frame: the preview shed frames the recording kept
+    assert win[-1].index == rec[-1].index == 59  # both end on the newest frame
+
+
 def test_held_frames_leave_the_graph_and_flushed_ones_arrive(tmp_path: Path) -> None:
     """A stage that holds frames back (passes nothing on for now) frees their places; what it
     releases at end of stream still reaches the sink."""
@@ -257,19 +277,22 @@ def test_gate_waits_for_room_and_gives_up_on_abort() -> None:
     assert gate.admit_waiting() is None
 
 
-def test_newest_edge_drop_releases_the_ticket_and_keeps_audio() -> None:
+def test_newest_edge_holds_no_ticket_and_keeps_audio_of_its_drops() -> None:
     gate = Gate(4, abort=threading.Event())
-    edge = Edge(1, policy="newest", abort=threading.Event(), metrics=StageMetrics("x", "y"))
+    newest = Edge(1, policy="newest", abort=threading.Event(), metrics=StageMetrics("x", "y"))
+    block = Edge(2, policy="block", abort=threading.Event(), metrics=StageMetrics("z", "y"))
     src = fs.CountSource("s", fs.CountSource.Params(frames=2), RunContext())
     src.open()
     f0, f1 = list(src.frames())
-    t0, t1 = gate.try_admit(), gate.try_admit()
-    assert t0 is not None and t1 is not None
-    edge.put(f0, t0)
-    gate.release(t0)  # the producer's own reference
-    edge.put(f1, t1)  # drops f0: its ticket goes with it
-    gate.release(t1)
-    assert edge.metrics.drops == 1 and gate.in_flight == 1
-    item = edge.get()
+    for f in (f0, f1):
+        t = gate.try_admit()
+        assert t is not None
+        newest.put(f, t)  # best effort: the frame no longer counts as in flight there ...
+        block.put(f, t)  # ... but a blocking input holds it
+        gate.release(t)  # the producer's own reference
+    assert newest.metrics.drops == 1 and gate.in_flight == 2
+    item = newest.get()
     assert item is not None and not isinstance(item, _End)
-    assert item.index == 1 and item.audio == ("a0", "a1") and gate.in_flight == 0
+    assert item.index == 1 and item.audio == ("a0", "a1")  # the dropped frame's audio moved on
+    assert block.get() is f0 and gate.in_flight == 1
+    assert block.get() is f1 and gate.in_flight == 0
