@@ -13,10 +13,10 @@ Trade-off, per mode (the graph's ``mode``):
   A frame leaves the graph (frees its place) when every branch is done with it: each sink has
   written it, or a stage passed nothing on for it, or it was handed to a ``newest`` input (a
   preview is best effort: it never holds the entrance shut); frames a stage emits for it
-  (``predict`` fills a gap with several) belong to it. The last frame of a stream waits for room instead of
-  being dropped, so an output ends where its source ended. Audio packets of a frame dropped at
-  the entrance move onto the next admitted frame (or after the last one), so an encoder copying
-  audio loses none.
+  (``predict`` fills a gap with several) belong to it. The last frame of a stream waits for
+  room instead of being dropped, so an output ends where its source ended. Audio packets of a
+  frame dropped at the entrance move onto the next admitted frame (or after the last one), so
+  an encoder copying audio loses none.
 
 Each stage's input queue has a policy (``streamer.stages.base.input_queue``): ``block`` (the
 default of both modes, and of recording sinks) or ``newest`` (declared by preview sinks such as
