@@ -57,7 +57,20 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("live")
     alone = _run(tmp / "alone.mp4", predict=False)
     filled = _run(tmp / "filled.mp4", predict=True)
+    every = build_graph(
+        {
+            "name": "offline",
+            "stages": [
+                {"name": "cam", "type": "capture", "uri": str(CLIP)},
+                {"name": "out", "type": "encode", "path": str(tmp / "offline.mp4")},
+            ],
+        },
+        mode="offline",
+    )
+    run_graph(every, RunOptions(max_frames=FRAMES, quiet=True, handle_signals=False, log=lambda _m: None))
     return {
+        "offline_audio": decode(tmp / "offline.mp4").audio_packets,
+        "alone_audio": decode(tmp / "alone.mp4").audio_packets,
         "alone": alone,
         "filled": filled,
         "src": decode(CLIP).times[:FRAMES],
@@ -92,3 +105,8 @@ def test_predict_puts_back_every_dropped_frame_at_its_source_pts(runs: dict[str,
     assert out.times == runs["src"]  # every source timestamp, in order (mp4 keeps them exactly)
     assert out.audio_codec == "aac" and out.audio_packets > 0
     assert style_drops > 0 and fill["predicted"] > 0
+
+
+def test_audio_of_frames_dropped_at_the_entrance_is_kept(runs: dict[str, Any]) -> None:
+    # the same 45 frames run offline (nothing dropped) carry exactly as many audio packets
+    assert runs["alone_audio"] == runs["filled_out"].audio_packets == runs["offline_audio"] > 0
