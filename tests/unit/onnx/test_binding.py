@@ -93,7 +93,9 @@ def _frames() -> list[Frame]:
 def _predict(io_binding: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Frame], list[object]]:
     monkeypatch.setattr(Predict, "io_binding", io_binding)
     stage = Predict(
-        "fill", Predict.Params(model=str(MODELS / "predictor.onnx"), threads=1), RunContext(log=lambda _m: None)
+        "fill",
+        Predict.Params(model=str(MODELS / "predictor.onnx"), threads=1),
+        RunContext(log=lambda _m: None),
     )
     stage.open()
     out, states = [], []
