@@ -103,9 +103,8 @@ def compare(fp32: Mapping[str, np.ndarray], fp16: Mapping[str, np.ndarray]) -> d
             worst = int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
             db = psnr(a, b)
             if db < FP16_PSNR_FLOOR or worst > FP16_MAX_LEVELS:
-                problems[name] = (
-                    f"PSNR {db:.1f} dB (floor {FP16_PSNR_FLOOR:g}), max {worst} levels (floor {FP16_MAX_LEVELS})"
-                )
+                floors = f"floor {FP16_PSNR_FLOOR:g} dB, {FP16_MAX_LEVELS} levels"
+                problems[name] = f"PSNR {db:.1f} dB, max {worst} levels ({floors})"
         else:
             diff = float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
             bound = FP16_FLOAT_REL * max(1.0, float(np.abs(a).max()))

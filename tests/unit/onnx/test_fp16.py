@@ -43,7 +43,7 @@ def test_compare_catches_an_output_beyond_the_floor() -> None:
     a = np.random.default_rng(0).integers(0, 250, (1, 32, 32, 3), dtype=np.uint8)
     assert compare({"image_out": a}, {"image_out": a}) == {}
     off = compare({"image_out": a}, {"image_out": a + 3})
-    assert "max 3 levels" in off["image_out"] and f"floor {FP16_PSNR_FLOOR:g}" in off["image_out"]
+    assert "max 3 levels" in off["image_out"] and f"floor {FP16_PSNR_FLOOR:g} dB" in off["image_out"]
     e = np.ones((2, 128), np.float32)
     assert "max difference" in compare({"embedding": e}, {"embedding": e + 0.02})["embedding"]
     assert "expected" in compare({"embedding": e}, {"embedding": e[:1]})["embedding"]
