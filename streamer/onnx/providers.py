@@ -77,6 +77,12 @@ def _load_lib(names: Sequence[str]) -> tuple[Any, str | None]:
     return None, first_error
 
 
+def driver_problem() -> str | None:
+    """Why no CUDA device can be used (no driver, no device), or None; cheap, silent, cached
+    (also what the hardware codec probe says when NVDEC/NVENC do not open)."""
+    return _driver_problem()
+
+
 @functools.cache
 def _driver_problem() -> str | None:
     """Why no CUDA device can be used (no driver, no device), or None; cheap and silent."""
