@@ -142,7 +142,26 @@ class OnnxSession:
             detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             if len(detail) > 160:
                 detail = detail[:157] + "..."
+            gpu = next((p for p in self.requested if p in GPU_PROVIDERS), None)
+            if gpu is None:
+                raise ModelError(f"{self.path}: not a valid ONNX model ({detail})") from None
+            return self._after_gpu_failure(ort, options, gpu, detail)
+
+    def _after_gpu_failure(self, ort: Any, options: Any, gpu: str, detail: str) -> Any:
+        """Session creation failed with a GPU provider: a bad file, or the GPU provider failing
+        to start (CUDA out of memory, a driver/toolkit mismatch). The CPU provider tells which:
+        a file it opens is fine, so the GPU failed: one line when it was asked for by name, a
+        note (shown by ``describe``) and the CPU session in auto mode; never silent."""
+        try:
+            session = ort.InferenceSession(str(self.path), sess_options=options, providers=[CPU])
+        except Exception:  # noqa: BLE001 - the file itself is bad
             raise ModelError(f"{self.path}: not a valid ONNX model ({detail})") from None
+        why = f"creating the session on it failed ({detail})"
+        if self.explicit:
+            raise _providers.requested_gpu_error(self.path, self.name, gpu, why)
+        self.notes.append(f"{_providers.short_name(gpu)} not usable: {why}")
+        self.requested = [CPU]
+        return session
 
     def _check_providers_used(self) -> None:
         """onnxruntime drops a provider it cannot load and carries on; catch that here."""
