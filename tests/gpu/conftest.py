@@ -7,10 +7,17 @@ skipped, with the reason, where CUDA cannot run (no driver, no device, no onnxru
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from streamer.onnx.providers import CUDA, gpu_problem
 from tests.gpu.device import DRY
+
+if os.environ.get("STREAMER_PRELOAD_CUDA"):  # benchmarks/gpu.py --install: torch's CUDA libraries
+    import onnxruntime
+
+    onnxruntime.preload_dlls()
 
 
 def cuda_problem() -> str | None:
