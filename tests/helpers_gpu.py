@@ -45,7 +45,9 @@ def feeds_for(inputs: list[Any], *, size: int = 64, batch: int = 1, seed: int = 
             w = shape[2] if isinstance(shape[2], int) else size
             feeds[arg.name] = photo(batch, h, w, seed=seed + i)
         elif arg.name == "state":
-            feeds[arg.name] = np.random.default_rng(seed).normal(0, 0.05, (batch, shape[1], size // 4, size // 4))
+            feeds[arg.name] = np.random.default_rng(seed).normal(
+                0, 0.05, (batch, shape[1], size // 4, size // 4)
+            )
             feeds[arg.name] = feeds[arg.name].astype(np.float32)
         elif arg.name == "span":
             feeds[arg.name] = np.full(batch, 2.0, np.float32)
