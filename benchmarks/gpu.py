@@ -30,19 +30,22 @@ network). On a machine with network, for CPython 3.12 on x86_64 Linux::
 
     pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 \\
         -d wheels/ onnxruntime-gpu==1.31.1 av==18.1.0 mediapipe==1.2.3 pydantic==2.14.4 \\
-        pydantic-core==2.50.5 annotated-types typing-inspection typing-extensions pyyaml \\
-        absl-py attrs flatbuffers protobuf sounddevice
-    pip wheel --no-deps --no-build-isolation -w wheels/ .          # streamer itself
+        pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 pyyaml==6.0.4 \\
+        matplotlib==3.11.2 pillow==13.0.0 cycler==0.12.1 python-dateutil==4.0.0 six \\
+        fonttools==4.68.0 kiwisolver==1.5.1 pyparsing==3.3.3 packaging certifi contourpy
     cd wheels && for f in *.whl; do split -b 40M -d "$f" "$f.part-" && rm "$f"; done
 
-carry ``wheels/`` (pieces of 40 MB at most) with the checkout, then on the GPU machine::
+That is what streamer imports at run time, measured (MediaPipe pulls in matplotlib and its
+dependencies; numpy, typing-extensions and torch are on the machine already). streamer itself
+runs from the checkout. Carry ``wheels/`` (pieces of 40 MB at most) with the checkout, then on
+the GPU machine::
 
     python benchmarks/gpu.py --install wheels/
 
-which does, and then runs everything with ``PYTHONPATH=.gpu-site``::
+which does the following, then runs everything with ``PYTHONPATH=<checkout>:.gpu-site``::
 
     cd wheels && for p in *.whl.part-00; do cat "${p%.part-00}".part-* > "${p%.part-00}"; done
-    pip install --no-deps --target .gpu-site wheels/*.whl
+    cd .. && pip install --no-deps --no-index --target .gpu-site wheels/*.whl
 
 ``onnxruntime-gpu`` in ``.gpu-site`` then shadows the CPU ``onnxruntime``; it finds torch's CUDA
 13 and cuDNN libraries through ``onnxruntime.preload_dlls()``, which ``--install`` mode calls
@@ -97,7 +100,7 @@ def join_pieces(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.whl"))
 
 
-def install(folder: Path, target: Path = SITE) -> None:
+def install(folder: Path, target: Path) -> None:
     """Join the pieces and ``pip install --no-deps --target`` every wheel of ``folder``."""
     wheels = join_pieces(folder)
     if not wheels:
@@ -173,6 +176,23 @@ def row(section: str, what: str, value: str, target: str = "", **data: Any) -> d
 
 # ---------------------------------------------------------------------------------------------
 # sections
+
+
+RUNTIME_IMPORTS = ("numpy", "cv2", "av", "yaml", "pydantic", "mediapipe", "onnxruntime")
+
+
+def preflight() -> list[dict[str, Any]]:
+    """One row naming every runtime import that fails (a wheel missing from the folder)."""
+    import importlib
+
+    missing = []
+    for name in RUNTIME_IMPORTS:
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # noqa: BLE001 - report, do not stop the run
+            missing.append(f"{name} ({type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''})")
+    value = "all import" if not missing else "missing: " + "; ".join(missing)
+    return [row("imports", ", ".join(RUNTIME_IMPORTS), value, "all import", ok=not missing)]
 
 
 def gpu_tests(cfg: argparse.Namespace) -> list[dict[str, Any]]:
@@ -469,6 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cpu", action="store_true", help="dry run on the CPU provider with scaled-down sizes")
     ap.add_argument("--quick", action="store_true", help="fewest frames and runs (CI)")
     ap.add_argument("--install", type=Path, metavar="WHEELS", help="install the wheels (pieces joined) first")
+    ap.add_argument(
+        "--site", type=Path, default=SITE, help="where --install puts the wheels (default .gpu-site)"
+    )
     ap.add_argument("--no-tests", action="store_true", help="skip the GPU tests")
     ap.add_argument("--budget", type=float, default=450.0, help="seconds for the whole run (default 450)")
     ap.add_argument(
@@ -480,14 +503,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = ap.parse_args(argv)
 
     if cfg.install is not None:
-        install(cfg.install)
-        env = dict(
-            os.environ, PYTHONPATH=os.pathsep.join([str(SITE), str(ROOT), os.environ.get("PYTHONPATH", "")])
-        )
-        env["STREAMER_PRELOAD_CUDA"] = "1"
-        args = [a for a in (argv if argv is not None else sys.argv[1:])]
-        i = args.index("--install")
-        del args[i : i + 2]
+        install(cfg.install, cfg.site)
+        path = [str(ROOT), str(cfg.site.resolve()), os.environ.get("PYTHONPATH", "")]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in path if p), STREAMER_PRELOAD_CUDA="1")
+        args, skip = [], False
+        for a in argv if argv is not None else sys.argv[1:]:
+            if skip or a.startswith("--install="):
+                skip = False
+                continue
+            if a == "--install":
+                skip = True
+                continue
+            args.append(a)
         return subprocess.call([sys.executable, str(Path(__file__).resolve()), *args], env=env)
     preload_note = preload_cuda() if (os.environ.get("STREAMER_PRELOAD_CUDA") or not cfg.cpu) else None
 
@@ -534,7 +561,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="streamer_gpu_") as d:
         tmp = Path(d)
-        sections: list[tuple[str, Callable[[], list[dict[str, Any]]]]] = []
+        sections: list[tuple[str, Callable[[], list[dict[str, Any]]]]] = [("imports", preflight)]
         if not cfg.no_tests:
             sections.append(("tests", lambda: gpu_tests(cfg)))
         sections += [("cyclegan", lambda: cyclegan(cfg, tmp)), ("models", lambda: shipped(cfg, tmp))]
