@@ -165,11 +165,13 @@ class IouTracker:
         if not face.keypoints:
             return face.replace(box=(x1, y1, max(x1, x2), max(y1, y2)))
         cx, cy = (face.box[0] + face.box[2]) / 2.0, (face.box[1] + face.box[3]) / 2.0
-        rel = np.array([((k[0] - cx) / h, (k[1] - cy) / h) for k in face.keypoints], np.float64).ravel()
+        flat = np.array([((k[0] - cx) / h, (k[1] - cy) / h) for k in face.keypoints], np.float64).ravel()
         assert t.shape_filter is not None
-        rel = t.shape_filter(rel, dt=dt).reshape(-1, 2)
+        rel = t.shape_filter(flat, dt=dt).tolist()
         sh, scx, scy = max(y2 - y1, 1.0), (x1 + x2) / 2.0, (y1 + y2) / 2.0
-        keypoints = tuple((float(scx + u * sh), float(scy + v * sh)) for u, v in rel)
+        keypoints = tuple(
+            (float(scx + rel[2 * i] * sh), float(scy + rel[2 * i + 1] * sh)) for i in range(len(rel) // 2)
+        )
         return face.replace(box=(x1, y1, max(x1, x2), max(y1, y2)), keypoints=keypoints)
 
     def predict(self) -> list[Face]:
