@@ -5,9 +5,9 @@ transform that puts its 5 landmarks (the eyes' corners and the base of the nose)
 least-squares sense, to a fixed mean face. streamer's detector (BlazeFace) gives other points:
 the eye centres, the nose tip and the mouth. :data:`CHIP_TEMPLATE` says where those four land in
 dlib's chip: measured by mapping BlazeFace's keypoints through dlib's own chip transform on the
-astronaut and Grace Hopper photos and on the sample clips made from them (111 faces, dlib's
-HOG detector + 5-point model as reference; ``benchmarks/face_verification.py --fit-template``
-repeats it), then made left-right symmetric about dlib's template axis (x = 74.0) so no one
+astronaut and Grace Hopper photos and on every 6th frame of the sample clips made from them
+(87 faces; dlib's HOG detector + 5-point model as the reference; a one-off measurement, its
+script not kept), then made left-right symmetric about dlib's template axis (x = 74.0) so no one
 person's head turn is built in. The same least-squares similarity (Umeyama) from our four points
 to the template gives our chip. The carphone clip, never used for the fit, checks it: see
 ``models/face_embedder.md``.
