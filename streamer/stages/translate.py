@@ -13,6 +13,10 @@ Trade-offs it exposes:
   ``margin`` around the box), translate the crops ``batch`` at a time, paste them back through a
   feathered mask. A frame with no faces has nothing to translate and passes unchanged, marked
   ``translated=True`` (it is done, not skipped).
+- ``mask: face`` (region faces): paste back through a feathered ellipse that follows the face
+  (keypoints: eyes, nose, mouth, ears) instead of the crop's square, so hair, background and
+  neighbours are never touched; ``colors: chroma`` keeps the face's own colours (the style's
+  brightness with the source's Cr/Cb), ``colors: match`` moves the style's colours to the face's.
 - ``only`` (region faces, after a ``verify`` stage): ``enrolled`` translates only faces with an
   identity, ``unknown`` only faces without one (stylize everyone but the verified people).
 - ``batch_frames`` (offline graphs): hold this many frames and translate them in one pass: all
@@ -47,7 +51,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from streamer.frame import Ann, Face, Frame
-from streamer.geometry import FaceCrops, crop_matrix, crop_with, eyes_of, paste_into
+from streamer.geometry import FaceCrops, crop_matrix, crop_with, eyes_of, face_mask, paste_into
 from streamer.stages._model_params import ForeignInputParams
 from streamer.stages.base import Stage, StageIO, StageParams, register, stage_io
 
@@ -75,7 +79,14 @@ class Translate(Stage):
         margin: float = Field(default=0.25, ge=0.0, le=2.0)
         """Face crops: extra context on each side, as a fraction of the face box's longer side."""
         feather: float = Field(default=0.1, ge=0.0, le=0.5)
-        """Face paste-back: width of the soft edge, as a fraction of the crop size."""
+        """Face paste-back: width of the soft edge, as a fraction of the crop size (of the face
+        ellipse's axes with mask: face)."""
+        mask: Literal["square", "face"] = "square"
+        """Face paste-back through the feathered crop square, or through an ellipse that follows the
+        face (from its keypoints; else the box): nothing outside the face changes."""
+        colors: Literal["model", "chroma", "match"] = "model"
+        """Face paste-back colours: the model's, the face's own (chroma kept, the style's brightness),
+        or the model's moved to the face's colour mean/spread (Lab)."""
 
         @model_validator(mode="after")
         def _only_needs_faces(self) -> Translate.Params:
@@ -269,7 +280,19 @@ class Translate(Stage):
         )
         return FaceCrops(tuple(f.track_id for f in faces), mats, self.crop_size, p.feather)
 
+    def _mask(self, face: Face, m: np.ndarray) -> np.ndarray:
+        """The face-shaped paste mask of ``face`` in the pixels of its crop (matrix ``m``)."""
+        a = np.asarray(m, np.float64)
+        kps = None
+        if face.keypoints is not None:
+            kps = np.asarray(face.keypoints, np.float64) @ a[:, :2].T + a[:, 2]
+        x1, y1, x2, y2 = face.box
+        corners = np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]], np.float64) @ a[:, :2].T + a[:, 2]
+        box = np.concatenate([corners.min(0), corners.max(0)])
+        return face_mask(self.crop_size, kps, box, self.params.feather)
+
     def _faces(self, frame: Frame) -> Frame:
+        faces = self._selected(frame)
         geometry, raw = self._crops(frame)
         size = self.crop_size
         if not raw:
@@ -282,10 +305,13 @@ class Translate(Stage):
         b = self.params.batch
         for start in range(0, len(raw), b):
             results = self._run_crops(raw[start : start + b])
-            for result, m in zip(results, geometry.matrices[start : start + b], strict=True):
+            chunk = zip(results, geometry.matrices[start : start + b], faces[start : start + b], strict=True)
+            for result, m, face in chunk:
                 if result.shape[:2] != (size, size):  # a model that changes size (upscalers)
                     result = cv2.resize(result, (size, size), interpolation=cv2.INTER_AREA)
-                paste_into(out, result, m, feather=self.params.feather)
+                mask = self._mask(face, m) if self.params.mask == "face" else None
+                color = {"model": False, "chroma": "chroma", "match": "lab"}[self.params.colors]
+                paste_into(out, result, m, feather=self.params.feather, mask=mask, color_match=color)  # type: ignore[arg-type]
                 styled.append(result)
         crops = dataclasses.replace(geometry, raw=raw, styled=tuple(styled))
         return frame.replace(image=out, translated=True, face_crops=crops)
