@@ -1,5 +1,5 @@
-"""``python -m export FAMILY --checkpoint PATH --out OUT.onnx [--fp16 | --int8 --calibration CLIP]``
-and ``python -m export list``.
+"""``python -m export FAMILY --checkpoint PATH --out OUT.onnx [--fp16 | --int8 --calibration CLIP]
+[--allow-unchecked]`` and ``python -m export list``.
 
 Exit code 0 on success; otherwise one line on stderr and exit code 1 (a traceback only with
 ``--debug``), as DESIGN 3.4 requires.
@@ -43,6 +43,12 @@ def _parser(names: list[str]) -> argparse.ArgumentParser:
         "--calibration-frames", type=int, default=8, help="frames read for calibration (default 8)"
     )
     p.add_argument("--preferred-size", type=int, help="override the family's preferred size in the metadata")
+    p.add_argument(
+        "--allow-unchecked",
+        action="store_true",
+        help="write an --int8/--fp16 variant even if it misses its parity floor against the fp32 model "
+        "(>= 30 dB PSNR int8, >= 40 dB fp16 on real frames) or cannot be checked here; warns",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -63,6 +69,22 @@ TRAINED: dict[str, tuple[str, str]] = {
     "deepfake": ("export.train_deepfake", "face manipulation detector (models/deepfake.onnx)"),
     "predictor": ("export.train_predictor", "recurrent frame predictor (models/predictor.onnx)"),
 }
+
+
+# Families read from another framework's own file format (no PyTorch checkpoint).
+CONVERTED: dict[str, tuple[str, str]] = {
+    "dlib-resnet": (
+        "export.export_dlib",
+        "dlib's ResNet face descriptor (.dat) -> face embedder (models/face_embedder.onnx)",
+    ),
+}
+
+
+def _converter(name: str) -> Callable[[list[str]], int]:
+    import importlib
+
+    module: Any = importlib.import_module(CONVERTED[name][0])
+    return module.main  # type: ignore[no-any-return]
 
 
 def _trainer(name: str) -> Callable[[list[str]], int]:
@@ -115,6 +137,9 @@ def _list() -> int:
         print(
             f"{name:<{width}}  {i.task:<15} size x{i.size_multiple:<2} pref {i.preferred_size:<4} {i.summary}"
         )
+    print("\nconverted from another framework's file (`python -m export NAME --help`):")
+    for name, (_, summary) in CONVERTED.items():
+        print(f"  {name:<13} {summary}")
     print("\ntrained by the project (no checkpoint; `python -m export defaults` runs them all):")
     for name, (_, summary) in TRAINED.items():
         print(f"  {name:<13} {summary}")
@@ -129,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list()
         if argv and argv[0] == "defaults":
             return _defaults(argv[1:])
+        if argv and argv[0] in CONVERTED:  # converted from another framework's own file format
+            return _converter(argv[0])(argv[1:])
         if argv and argv[0] in TRAINED:  # trained here from data built offline, no checkpoint
             return _trainer(argv[0])(argv[1:])
         from export.registry import families
@@ -145,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             calibration=args.calibration,
             calibration_frames=args.calibration_frames,
             preferred_size=args.preferred_size,
+            allow_unchecked=args.allow_unchecked,
         )
         return 0
     except KeyboardInterrupt:

@@ -140,8 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gallery", type=Path, required=True, help="gallery file (created if absent)")
     p.add_argument("--name", required=True, help="the person's name")
     p.add_argument("images", type=Path, nargs="+", help="photos of the person (one is enough)")
-    p.add_argument("--model", type=Path, default=Path("models/embedder.onnx"), help="face embedder ONNX")
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=Path("models/face_embedder.onnx"),
+        help="face embedder ONNX (default: dlib's ResNet, built by `python -m export dlib-resnet`)",
+    )
     p.add_argument("--threshold", type=float, help="cosine distance threshold stored in the gallery")
+    p.add_argument(
+        "--replace", action="store_true", help="replace an enrolled name instead of adding these photos to it"
+    )
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
     p = sub.add_parser("models", help="list or fetch the model files face detection needs")
@@ -167,6 +175,14 @@ def type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
+def _default_io(cls: Any) -> Any:
+    """A stage type's reads/writes with its default params (None when they need real values)."""
+    try:
+        return cls.io(cls.Params.model_construct())
+    except Exception:  # noqa: BLE001 - listing must never fail
+        return None
+
+
 def describe_stages(only: Sequence[str] = ()) -> str:
     from streamer.stages.base import StageParams, load_all, summary_line
 
@@ -181,6 +197,14 @@ def describe_stages(only: Sequence[str] = ()) -> str:
     for name in sorted(only or stages):
         cls = stages[name]
         out.append(f"{name} ({cls.role}): {summary_line(cls)}")
+        io = _default_io(cls)
+        if io is not None and (io.reads or io.uses or io.writes):
+            parts = [
+                f"{label} {', '.join(sorted(a.text for a in anns))}"
+                for label, anns in (("reads", io.reads), ("uses if present", io.uses), ("writes", io.writes))
+                if anns
+            ]
+            out.append(f"    ({'; '.join(parts)})")
         for key, field in cls.Params.model_fields.items():
             if key in common and not only:
                 continue
@@ -310,7 +334,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_enroll(args: argparse.Namespace) -> int:
     from streamer.enroll import run_enroll
 
-    print(run_enroll(args.gallery, args.name, list(args.images), args.model, args.threshold))
+    print(
+        run_enroll(
+            args.gallery, args.name, list(args.images), args.model, args.threshold, replace=args.replace
+        )
+    )
     return 0
 
 

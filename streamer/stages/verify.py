@@ -25,7 +25,9 @@ Example::
       threshold: 0.5        # default: the gallery's, else the model's
 
 Foreign embedders (ArcFace-style float models) need ``size`` (if not fixed by the model),
-``mean`` and ``std`` in 0..255 units (ArcFace: 127.5 and 127.5) and ``channel_order``.
+``mean`` and ``std`` in 0..255 units (ArcFace: 127.5 and 127.5) or ``input_range``, and
+``channel_order`` (``layout`` when the input shape does not show it): the same parameters,
+resolved the same way, as translate and deepfake.
 """
 
 from __future__ import annotations
@@ -59,8 +61,9 @@ class Verify(Stage):
     class Params(FaceModelParams):
         gallery: str
         """Gallery file made by `streamer enroll` (relative to the working directory or graph)."""
-        model: str = "models/embedder.onnx"
-        """Embedding ONNX model; must be the one the gallery was enrolled with."""
+        model: str = "models/face_embedder.onnx"
+        """Embedding ONNX model; must be the one the gallery was enrolled with. The default is dlib's
+        ResNet face descriptor, built once by `python -m export dlib-resnet`."""
         threshold: float | None = Field(default=None, ge=0.0, le=2.0)
         """Largest cosine distance that still counts as a match (default: the gallery's, else the model's)."""
         smooth: int = Field(default=5, ge=1, le=100)
@@ -90,6 +93,8 @@ class Verify(Stage):
             channel_order=p.channel_order,
             margin=p.margin,
             name=self.name,
+            input_range=p.input_range,
+            layout=p.layout,
         )
         self.gallery = Gallery.load(
             self.ctx.resolve(p.gallery), expected_embedder_id=self.embedder.embedder_id
