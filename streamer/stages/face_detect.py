@@ -72,6 +72,7 @@ class FaceDetect(Stage):
         """Tracking: least box overlap (IoU) for a face to keep the track id of the previous one."""
 
     params: Params
+    runtime_params = frozenset({"every"})  # changeable while running (--serve)
 
     @classmethod
     def io(cls, params: StageParams) -> StageIO:
