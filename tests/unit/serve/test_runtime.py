@@ -159,7 +159,8 @@ def test_hub_encodes_once_for_all_viewers() -> None:
     assert stats == {"cam@32": {"viewers": 2, "encoded": 5}}
     assert time.monotonic() - t < 10
     # offering never waits, with or without viewers
+    frame = _frame(0)
     t = time.perf_counter()
-    for i in range(1000):
-        hub.offer("cam", _frame(0))
+    for _ in range(1000):
+        hub.offer("cam", frame)
     assert time.perf_counter() - t < 0.5
