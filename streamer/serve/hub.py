@@ -47,15 +47,15 @@ class _Slot:
 
 
 def encode_jpeg(frame: Frame, width: int | None, quality: int) -> bytes:
-    """The frame's picture as JPEG, scaled to ``width`` (aspect kept) when it is wider or narrower."""
+    """The frame's picture as JPEG, scaled down to ``width`` (aspect kept) when it is wider; never
+    up (a bigger picture would only cost bandwidth)."""
     import cv2
 
     image = frame.image
     h, w = image.shape[:2]
-    if width is not None and width != w:
+    if width is not None and width < w:
         height = max(2, round(h * width / w))
-        interp = cv2.INTER_AREA if width < w else cv2.INTER_LINEAR
-        image = cv2.resize(image, (width, height), interpolation=interp)
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
     ok, data = cv2.imencode(
         ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
     )
