@@ -4,9 +4,9 @@ Endpoints (a contract; the README documents them):
 
 - ``GET /``: a page with the live picture of a stage (a selector over the stages), the per-stage
   table refreshing twice a second and the graph drawn as stages and edges;
-- ``GET /stream/<stage>.mjpg[?width=W]``: MJPEG of the stage's output (a sink: its input; W: scaled
-  down to W pixels wide, never up),
-  JPEG-encoded once per frame for all viewers, newest frame only, never slowing the graph;
+- ``GET /stream/<stage>.mjpg[?width=W]``: MJPEG of the stage's output (a sink: its input), scaled
+  down to W pixels wide (never up), JPEG-encoded once per frame for all viewers, newest frame
+  only, never slowing the graph;
 - ``GET /metrics``: Prometheus text (prometheus-client), see :mod:`streamer.serve.prom`;
 - ``GET /api/graph``: the compiled graph and every stage's current params, as JSON;
 - ``GET /api/metrics``: the live per-stage metrics the page shows, as JSON;

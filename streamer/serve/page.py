@@ -17,10 +17,10 @@ PAGE = """<!doctype html>
 body{font:14px system-ui,sans-serif;margin:0;background:#111;color:#ddd}
 header{display:flex;gap:1em;align-items:center;padding:.5em 1em;background:#222}
 header h1{font-size:16px;margin:0}
-main{display:grid;grid-template-columns:minmax(320px,1fr) minmax(420px,1fr);gap:1em;padding:1em}
+main{display:grid;grid-template-columns:minmax(320px,1fr) auto;gap:1em;padding:1em;align-items:start}
 #view img{max-width:100%;background:#000;display:block;min-height:120px}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
-th,td{padding:2px 6px;text-align:right;border-bottom:1px solid #333}
+th,td{padding:2px 5px;text-align:right;border-bottom:1px solid #333;white-space:nowrap}
 th:first-child,td:first-child,td:nth-child(2){text-align:left}
 tr.sel{background:#263040}
 svg text{fill:#ddd;font:12px system-ui,sans-serif}
@@ -39,7 +39,7 @@ button{background:#633;color:#fff;border:0;padding:4px 10px;cursor:pointer}
 <section><svg id="graph" width="100%" height="80"></svg>
 <table id="metrics"><thead><tr><th>stage</th><th>type</th><th>fps</th><th>in</th><th>out</th>
 <th>p50 ms</th><th>p95 ms</th><th>e2e p50</th><th>e2e p95</th><th>queue</th><th>drops</th>
-<th>reconn.</th></tr></thead><tbody></tbody></table></section>
+<th>reconnects</th></tr></thead><tbody></tbody></table></section>
 </main>
 <script>
 const token = new URLSearchParams(location.search).get("token");
@@ -61,7 +61,7 @@ function show(name) {
 function draw(g) {
   const depth = {}, col = {};
   for (const s of g.stages) depth[s.name] = s.input == null ? 0 : depth[s.input] + 1;
-  const rows = {}, W = 110, H = 26, GX = 30, GY = 12, pos = {};
+  const rows = {}, W = 140, H = 26, GX = 24, GY = 12, pos = {};
   for (const s of g.stages) {
     const d = depth[s.name]; rows[d] = (rows[d] || 0) + 1;
     pos[s.name] = {x: 4 + d * (W + GX), y: 4 + (rows[d] - 1) * (H + GY)};

@@ -84,11 +84,14 @@ class Served:
         return "".join(self.lines)
 
 
-def start_served(args: list[str], *, cwd: Path = ROOT, timeout: float = 30.0) -> Served:
+def start_served(
+    args: list[str], *, cwd: Path = ROOT, timeout: float = 30.0, env: dict[str, str] | None = None
+) -> Served:
     """Start ``streamer run ARGS`` and wait for its "serving http://HOST:PORT/" line."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamer", "run", *args],
         cwd=cwd,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
