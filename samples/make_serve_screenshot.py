@@ -42,7 +42,8 @@ def main() -> None:
             browser = pw.chromium.launch(executable_path=chromium)
             page = browser.new_page(viewport={"width": 1280, "height": 440})
             page.goto(url)
-            page.wait_for_function("() => document.getElementById('picture').naturalWidth > 0", timeout=30_000)
+            shown = "() => document.getElementById('picture').naturalWidth > 0"
+            page.wait_for_function(shown, timeout=30_000)
             page.wait_for_function("Number(document.body.dataset.updates || 0) >= 12", timeout=30_000)
             page.screenshot(path=str(OUT))
             browser.close()

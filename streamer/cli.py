@@ -152,6 +152,8 @@ def describe_stages(only: Sequence[str] = ()) -> str:
                 continue
             default = "required" if field.is_required() else f"default {field.default!r}"
             doc = (field.description or "").strip().replace("\n", " ")
+            if key in cls.runtime_params:  # PATCH /api/stages/<name> under --serve
+                doc += " [adjustable while running]"
             out.append(f"    {key}: {type_name(field.annotation)} ({default})  {doc}".rstrip())
         out.append("")
     if not only:

@@ -195,7 +195,7 @@ class App:
                     continue
                 head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
                 await response.write(head.encode() + jpeg + b"\r\n")
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:  # the viewer went away
             pass
         finally:
             self.hub.unsubscribe(stream)

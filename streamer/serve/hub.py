@@ -131,7 +131,7 @@ class Stream:
             event = self._wake_event
             try:
                 await asyncio.wait_for(event.wait(), timeout)
-            except TimeoutError:
+            except asyncio.TimeoutError:  # TimeoutError from 3.11 on; distinct on 3.10
                 pass
         return (self.jpeg, self.seq) if self.seq > after else (None, after)
 
