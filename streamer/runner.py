@@ -323,7 +323,7 @@ class GraphRunner:
         )
         spec, self.threads = thread_budget.apply(spec)  # a share of the cores per thread pool
         self.spec = spec
-        if self.threads:
+        if self.threads and not self.options.quiet:  # --quiet: only what matters (in --json anyway)
             self.ctx.log(thread_budget.describe(self.threads))
         self.stages: dict[str, Stage] = instantiate(spec, self.ctx)
         self.metrics = {s.name: StageMetrics(s.name, s.type) for s in spec.stages}

@@ -112,7 +112,9 @@ def test_set_params_refuses_what_yaml_refuses(tmp_path: Path) -> None:
     runner = GraphRunner(spec, RunOptions(quiet=True, handle_signals=False))
     with pytest.raises(GraphError, match=r"stage 'style' \(translate\): key 'every': expected greater"):
         runner.set_params("style", {"every": 0})
-    with pytest.raises(GraphError, match="key 'region': cannot change while running; adjustable: batch"):
+    with pytest.raises(
+        GraphError, match="key 'region': cannot change while running; adjustable: every, feather"
+    ):
         runner.set_params("style", {"region": "faces"})
     with pytest.raises(GraphError, match="params: only: enrolled needs region: faces"):
         runner.set_params("style", {"only": "enrolled"})
