@@ -18,6 +18,7 @@ from streamer.graph import build_graph
 from streamer.onnx import OnnxModel
 from streamer.runner import GraphRunner, RunOptions, run_graph
 from streamer.serve.hub import FrameHub
+from streamer.stages.base import RunContext, load_all
 from tests.unit.serve.conftest import ROOT, until
 
 MODEL_A = ROOT / "models" / "face_drawing.onnx"
@@ -166,3 +167,24 @@ def test_hub_encodes_once_for_all_viewers() -> None:
     for _ in range(1000):
         hub.offer("cam", frame)
     assert time.perf_counter() - t < 0.5
+
+
+@pytest.mark.parametrize("type_name", sorted(t for t in load_all() if not t.startswith("t_")))
+def test_runtime_params_are_params_of_the_stage(type_name: str) -> None:
+    cls = load_all()[type_name]
+    assert cls.runtime_params <= set(cls.Params.model_fields), cls.runtime_params - set(
+        cls.Params.model_fields
+    )
+    assert not cls.runtime_params & {"queue", "queue_policy", "threads", "providers"}  # fixed once running
+
+
+@pytest.mark.parametrize("type_name", ["deepfake", "verify"])
+def test_threshold_change_replaces_the_resolved_one(type_name: str) -> None:
+    cls = load_all()[type_name]
+    extra = {"gallery": "g.json"} if type_name == "verify" else {}
+    stage = cls("s", cls.Params(**extra), RunContext())
+    stage.threshold = 0.5  # as open() resolved it
+    stage.apply_params(cls.Params(**extra, threshold=0.25))
+    assert stage.threshold == 0.25 and stage.params.threshold == 0.25
+    stage.apply_params(cls.Params(**extra))  # null: keep the resolved one
+    assert stage.threshold == 0.25
