@@ -56,6 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit with an error when an input ends before its container says (a truncated file)",
     )
+    p.add_argument(
+        "--serve",
+        metavar="[HOST:]PORT",
+        help="serve a page, MJPEG streams, Prometheus metrics and a control API while it runs "
+        "(127.0.0.1 unless HOST is given; needs the serve extra)",
+    )
+    p.add_argument(
+        "--token",
+        help="with --serve: every request must carry it (Bearer header or ?token=); required for a HOST "
+        "other than 127.0.0.1; default: $STREAMER_TOKEN",
+    )
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
     p = sub.add_parser(
@@ -210,6 +221,8 @@ def describe_stages(only: Sequence[str] = ()) -> str:
                 continue
             default = "required" if field.is_required() else f"default {field.default!r}"
             doc = (field.description or "").strip().replace("\n", " ")
+            if key in cls.runtime_params:  # PATCH /api/stages/<name> under --serve
+                doc += " [adjustable while running]"
             out.append(f"    {key}: {type_name(field.annotation)} ({default})  {doc}".rstrip())
         out.append("")
     if not only:
@@ -250,15 +263,44 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from streamer.graph import load_graph
-    from streamer.runner import RunOptions, run_graph
+    from streamer.runner import GraphRunner, RunOptions
     from streamer.stages.base import Mode
 
+    address: tuple[str, int] | None = None
+    token: str | None = None
+    if args.serve is not None:  # checked before anything is loaded or opened
+        from streamer import serve
+
+        token = serve.token_from(args.token)
+        address = serve.parse_address(args.serve, token)
+        serve.require_extra()
+    elif args.token:
+        raise StreamerError("--token: expected --serve [HOST:]PORT too (the token protects the server)")
     # --realtime makes a file behave like a camera: live mode (drops) unless --mode says otherwise
     mode: Mode | None = args.mode or ("live" if args.realtime else None)
     spec = load_graph(args.graph, args.overrides, mode=mode)
     if args.max_frames is not None and args.max_frames < 1:
         raise StreamerError(f"--max-frames: expected a positive number, got {args.max_frames}")
-    result = run_graph(spec, RunOptions(max_frames=args.max_frames, realtime=args.realtime, quiet=args.quiet))
+    options = RunOptions(max_frames=args.max_frames, realtime=args.realtime, quiet=args.quiet)
+    if address is None:
+        result = GraphRunner(spec, options).run()
+    else:
+        from streamer import serve
+
+        def log(message: str) -> None:
+            print(message, file=sys.stderr, flush=True)
+
+        spec = serve.headless_displays(spec, log)
+        hub = serve.make_hub(spec)
+        options.serve = hub
+        runner = GraphRunner(spec, options)
+        server = serve.start(runner, hub, host=address[0], port=address[1], token=token)
+        shown = f"[{server.host}]" if ":" in server.host else server.host
+        log(f"serving http://{shown}:{server.port}/" + (" (token required)" if token else ""))
+        try:
+            result = runner.run()
+        finally:
+            server.stop()
     print(result.table(), file=sys.stderr)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -268,6 +310,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.stopped == "signal":
         print("stopped by signal; outputs finalised", file=sys.stderr)
         return 130
+    if result.stopped == "api":
+        print("stopped by request (POST /api/stop); outputs finalised", file=sys.stderr)
     if args.strict and result.warnings:
         raise StreamerError(f"{result.warnings[0]} (--strict)")
     return 0

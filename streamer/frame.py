@@ -143,6 +143,10 @@ class Frame:
     predicted: bool = False
     # the score from which the deepfake stage calls a face fake (Ann.FAKE_SCORES)
     fake_threshold: float | None = None
+    # time.perf_counter() when the source produced the frame (set by the runner unless the source
+    # did): each sink's end-to-end latency is its finish time minus this; frames a stage emits
+    # for a frame (predict's fill-ins) keep it
+    captured: float | None = None
 
     def __post_init__(self) -> None:
         _check_image(self.image)

@@ -44,6 +44,20 @@ stage is closed (sinks finalise their files), and ``run`` raises ``StageError`` 
 stage and frame. SIGINT/SIGTERM stop the same way; a second signal aborts without draining
 (sinks are still closed).
 
+Hooks for watching and steering a running graph (``streamer run --serve``, see
+``streamer.serve``), all safe to call from another thread:
+
+- ``snapshot()``: live per-stage metrics (frames, drops, latency and end-to-end latency p50/p95,
+  queue fill, counters such as reconnects);
+- ``observe``: a callable given ``(stage, frame)`` for each frame a stage outputs (sinks: the
+  frame they consumed); it must only keep a reference, never work or wait;
+- ``set_params(stage, changes)``: validated like YAML, prepared on the caller's thread (a model
+  loads while frames keep flowing), applied by the stage's worker between two frames;
+- ``request_stop("api")``: stops like SIGINT (sources stop, queued frames drain, files finalise).
+
+Every frame gets ``Frame.captured`` when its source hands it over; each sink (a stage nobody
+reads from) records capture-to-done time as its end-to-end latency (``StageMetrics.e2e``).
+
 Example::
 
     spec = load_graph("graphs/file_stylize.yaml", ["cam.uri=samples/one_face.mp4"])
@@ -62,11 +76,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamer import threads as thread_budget
-from streamer.errors import StageError, StreamerError
+from streamer.errors import GraphError, StageError, StreamerError
 from streamer.frame import Frame
-from streamer.graph import GraphSpec, instantiate
+from streamer.graph import GraphSpec, instantiate, validate_params
 from streamer.metrics import Progress, StageMetrics, summary_table
-from streamer.stages.base import QueuePolicy, RunContext, Sink, Source, Stage, input_queue
+from streamer.stages.base import QueuePolicy, RunContext, Sink, Source, Stage, StageParams, input_queue
 
 POLL = 0.05  # seconds between checks of stop/abort while waiting
 
@@ -246,6 +260,8 @@ class RunOptions:
     progress: bool = True
     handle_signals: bool = True
     log: Callable[[str], None] | None = None
+    # the server's frame hub (``streamer.serve``) that ``preview`` sinks publish to, if any
+    serve: Any = None
 
 
 @dataclass
@@ -255,7 +271,7 @@ class RunResult:
     wall: float
     metrics: list[StageMetrics]
     cpu: float | None = None  # process CPU seconds (every thread: stages, codecs, onnxruntime) while it ran
-    stopped: str | None = None  # "signal", "error", "stage" (a stage asked to stop) or None
+    stopped: str | None = None  # "signal", "api" (POST /api/stop), "error", "stage" (a stage asked) or None
     error: StageError | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # one line each: what the run could not do as promised (an input that ended early)
@@ -302,6 +318,7 @@ class GraphRunner:
             realtime=self.options.realtime,
             quiet=self.options.quiet,
             stop=self.stop,
+            serve=self.options.serve,
             **kw,
         )
         spec, self.threads = thread_budget.apply(spec)  # a share of the cores per thread pool
@@ -339,6 +356,14 @@ class GraphRunner:
         self._error_lock = threading.Lock()
         self._stopped_by: str | None = None
         self._signals = 0
+        #: called with (stage, frame) for every frame a stage outputs (``--serve`` previews)
+        self.observe: Callable[[str, Frame], None] | None = None
+        self.started: float | None = None  # perf_counter when frames started to flow
+        self.finished = threading.Event()  # every worker is done
+        # runtime param changes waiting for their stage's worker: (params, prepared, applied, errors)
+        self._pending: dict[str, tuple[StageParams, Any, threading.Event, list[BaseException]]] = {}
+        self._pending_lock = threading.Lock()
+        self._patch_locks = {s.name: threading.Lock() for s in spec.stages}
 
     # ---- errors and stopping -------------------------------------------------------------
     def _fail(self, stage: str, frame: int | None, exc: BaseException) -> None:
@@ -350,7 +375,13 @@ class GraphRunner:
         self.stop.set()
 
     def request_stop(self, reason: str = "signal") -> None:
-        """Stop the sources; everything queued drains. A second call aborts."""
+        """Stop the sources; everything queued drains. A second signal aborts; ``reason="api"``
+        (``POST /api/stop``) never does: asking again is the same request."""
+        if reason == "api":
+            if self._stopped_by is None:
+                self._stopped_by = reason
+            self.stop.set()
+            return
         self._signals += 1
         if self._stopped_by is None:
             self._stopped_by = reason
@@ -420,6 +451,12 @@ class GraphRunner:
                     break
                 index = frame.index
                 ended = time.perf_counter()
+                if frame.captured is None:
+                    frame = frame.replace(captured=ended)
+                if self._pending:
+                    self._apply_pending(name, src)
+                if self.observe is not None:
+                    self.observe(name, frame)
                 count += 1
                 last = limit is not None and count >= limit
                 if gate is None:
@@ -477,6 +514,7 @@ class GraphRunner:
             return
         m = self.metrics[name]
         inbox = self.inbox[name]
+        terminal = not self.outs[name]  # a sink: its finish time gives the end-to-end latency
         failed = False
         ended = False
         try:
@@ -501,6 +539,8 @@ class GraphRunner:
                 try:
                     if failed:
                         continue  # keep draining so upstream never blocks on us
+                    if self._pending:
+                        self._apply_pending(name, stage)
                     t = time.perf_counter()
                     try:
                         out = stage.process(item)
@@ -510,6 +550,14 @@ class GraphRunner:
                         self._emit_end(name, _End())
                         continue
                     done = time.perf_counter()
+                    if terminal and item.captured is not None:
+                        m.record_e2e(done - item.captured)
+                    if self.observe is not None:
+                        shown = (
+                            item if terminal else out if isinstance(out, Frame) else out[-1] if out else None
+                        )
+                        if shown is not None:
+                            self.observe(name, shown)
                     n = self._emit(name, out, ticket)
                     m.record(t, done, n, handed_on=time.perf_counter())
                 finally:
@@ -518,6 +566,107 @@ class GraphRunner:
             if not ended and not failed:
                 self._emit_end(name, _End())
             self._close(name, stage)
+
+    # ---- runtime hooks (--serve) ----------------------------------------------------------
+    def _apply_pending(self, name: str, stage: Stage) -> None:
+        """On the stage's worker, between two frames: apply a waiting param change."""
+        with self._pending_lock:
+            pending = self._pending.pop(name, None)
+        if pending is None:
+            return
+        params, prepared, applied, errors = pending
+        try:
+            stage.apply_params(params, prepared)
+        except Exception as exc:  # noqa: BLE001 - reported to whoever asked for the change
+            errors.append(exc)
+        applied.set()
+
+    def set_params(
+        self, name: str, changes: dict[str, Any], *, wait: float = 5.0
+    ) -> tuple[StageParams, bool]:
+        """Change a running stage's runtime-adjustable params (``Stage.runtime_params``).
+
+        Validated like the YAML (one-line ``GraphError``: unknown key, not adjustable while
+        running, wrong value); then ``prepare_params`` runs here, on the caller's thread, and the
+        stage's worker applies the change before its next frame. Waits up to ``wait`` seconds for
+        that; returns the new params and whether they were applied by then (a stage that gets no
+        frame applies them when its next frame comes)."""
+        if name not in self.stages:
+            raise GraphError(f"no stage named '{name}'; expected one of: {', '.join(self.stages)}")
+        s = self.spec.stage(name)
+        stage = self.stages[name]
+        at = (
+            f"{self.spec.path}:{s.line}"
+            if self.spec.path is not None and s.line
+            else str(self.spec.path or self.spec.name)
+        )
+        where = f"{at}: stage '{name}' ({s.type})"
+        if not isinstance(changes, dict) or not changes:
+            raise GraphError(f"{where}: expected a JSON object of params to change, got {changes!r}")
+        adjustable = sorted(stage.runtime_params)
+        fields = s.cls.Params.model_fields
+        for key in changes:
+            if key in fields and key not in stage.runtime_params:
+                can = ", ".join(adjustable) if adjustable else "none"
+                raise GraphError(f"{where}: key '{key}': cannot change while running; adjustable: {can}")
+        if self.finished.is_set() or self.stop.is_set():
+            raise GraphError(f"{where}: the graph is stopping; expected a running graph")
+        with self._patch_locks[name]:
+            params = validate_params(s.cls, stage.params.model_dump() | changes, where)
+            try:
+                prepared = stage.prepare_params(params)
+            except Exception as exc:  # noqa: BLE001 - one line, like an error at open
+                raise GraphError(open_error_line(self.spec, name, exc)) from None
+            applied = threading.Event()
+            errors: list[BaseException] = []
+            with self._pending_lock:
+                self._pending[name] = (params, prepared, applied, errors)
+            deadline = time.perf_counter() + wait
+            while not applied.wait(POLL):
+                if time.perf_counter() > deadline or self.finished.is_set():
+                    break
+            if errors:
+                raise GraphError(open_error_line(self.spec, name, errors[0]))
+            return params, applied.is_set()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Live metrics of every stage, readable while the graph runs (``--serve``)."""
+        now = time.perf_counter()
+        stages = []
+        for s in self.spec.stages:
+            m = self.metrics[s.name]
+            counters = dict(m.counters) | dict(self.stages[s.name].counters)
+            edge = self.inbox.get(s.name)
+            p50, p95, fps = m.percentile_ms(50), m.percentile_ms(95), m.fps
+            e50, e95 = m.e2e_ms(50), m.e2e_ms(95)
+            stages.append(
+                {
+                    "stage": s.name,
+                    "type": s.type,
+                    "role": s.cls.role,
+                    "frames_in": m.frames_in,
+                    "frames_out": m.frames_out,
+                    "drops": m.drops,
+                    "latency_p50_ms": None if p50 is None else round(p50, 3),
+                    "latency_p95_ms": None if p95 is None else round(p95, 3),
+                    "fps": None if fps is None else round(fps, 2),
+                    "e2e_p50_ms": None if e50 is None else round(e50, 3),
+                    "e2e_p95_ms": None if e95 is None else round(e95, 3),
+                    "queue": None if edge is None else len(edge),
+                    "queue_size": None if edge is None else edge.maxsize,
+                    "reconnects": counters.get("reconnects", 0),
+                    "counters": counters,
+                }
+            )
+        return {
+            "graph": self.spec.name,
+            "mode": self.spec.mode,
+            "running": self.started is not None and not self.finished.is_set(),
+            "stopping": self.stop.is_set(),
+            "stopped": self._stopped_by,
+            "uptime_s": None if self.started is None else round(now - self.started, 3),
+            "stages": stages,
+        }
 
     # ---- the run --------------------------------------------------------------------------
     def _open_then_wait(self, name: str, stage: Stage) -> bool:
@@ -601,6 +750,7 @@ class GraphRunner:
             self._wait_opened(len(threads))
             progress = Progress(self._total_frames(), enabled=show)
             start, cpu_start = time.perf_counter(), time.process_time()
+            self.started = time.perf_counter()
             self._go.set()
             next_update = 0.0
             while True:
@@ -613,6 +763,7 @@ class GraphRunner:
                     progress.update(self._done(sinks))
                     next_update = now + 0.5
         finally:
+            self.finished.set()
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)
         progress.update(self._done(sinks))

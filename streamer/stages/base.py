@@ -76,6 +76,9 @@ class RunContext:
     # set by the runner when a stage fails: file sinks then keep their partial file (the
     # final name is only ever a finished run's or a stopped run's file; DESIGN 3.4b)
     failed: threading.Event = field(default_factory=threading.Event)
+    # ``--serve``: the server's frame hub (``streamer.serve.FrameHub``) the ``preview`` sink
+    # publishes to; None without --serve
+    serve: Any = None
 
     def resolve(self, path: str | Path) -> Path:
         """A user path: as given (relative to the working directory) if it exists, else
@@ -126,6 +129,10 @@ class Stage:
     #: ``block`` for sinks that record (every frame that reaches them is kept), ``newest`` for
     #: previews; None follows the run (see :func:`input_queue`).
     input_policy: ClassVar[QueuePolicy | None] = None
+    #: Params a running graph may change (``PATCH /api/stages/<name>`` under ``--serve``), applied
+    #: between two frames by :meth:`apply_params`. Only params the stage reads per frame belong
+    #: here, or ones whose change ``prepare_params``/``apply_params`` carry out themselves.
+    runtime_params: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def io(cls, params: StageParams) -> StageIO:
@@ -172,6 +179,17 @@ class Stage:
 
     def log(self, message: str) -> None:
         self.ctx.log(f"{self.name}: {message}")
+
+    def prepare_params(self, params: StageParams) -> Any:
+        """Runtime change, first step, on the caller's thread while frames keep flowing: the slow
+        part (e.g. load another model); raise a StreamerError to refuse the change. What it
+        returns is handed to :meth:`apply_params`. Default: nothing to prepare."""
+        return None
+
+    def apply_params(self, params: StageParams, prepared: Any = None) -> None:
+        """Runtime change, second step, on the stage's worker thread between two frames (so
+        ``process`` never sees half a change). Default: use the new params from the next frame."""
+        self.params = params
 
     @contextmanager
     def param(self, key: str) -> Iterator[None]:

@@ -114,6 +114,7 @@ class Deepfake(Stage):
         """How raw outputs become probabilities: auto (see the stage docs), none, sigmoid, softmax."""
 
     params: Params
+    runtime_params = frozenset({"threshold"})  # changeable while running (--serve)
 
     @classmethod
     def io(cls, params: StageParams) -> StageIO:
@@ -193,3 +194,9 @@ class Deepfake(Stage):
 
     def close(self) -> None:
         self._tracks = {}
+
+    def apply_params(self, params: StageParams, prepared: object = None) -> None:
+        """A runtime ``threshold`` (``--serve``) replaces the one resolved at open; null keeps it."""
+        super().apply_params(params, prepared)
+        if getattr(params, "threshold", None) is not None:
+            self.threshold = float(params.threshold)  # type: ignore[attr-defined]

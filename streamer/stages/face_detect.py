@@ -76,6 +76,7 @@ class FaceDetect(Stage):
         """Smooth each track's box and keypoints (One-Euro filter): steady crops on a still face."""
 
     params: Params
+    runtime_params = frozenset({"every"})  # changeable while running (--serve)
 
     @classmethod
     def io(cls, params: StageParams) -> StageIO:

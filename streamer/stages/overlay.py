@@ -86,6 +86,7 @@ class Overlay(Stage):
         """Draw the face boxes."""
 
     params: Params
+    runtime_params = frozenset({"thickness", "font_scale", "labels", "boxes"})  # changeable while running
 
     @classmethod
     def io(cls, params: StageParams) -> StageIO:

@@ -74,6 +74,7 @@ class Resize(Stage):
             return self
 
     params: Params
+    runtime_params = frozenset({"width", "height", "interpolation"})  # changeable while running (--serve)
 
     @classmethod
     def io(cls, params: StageParams) -> StageIO:

@@ -98,6 +98,8 @@ class Translate(Stage):
             return self
 
     params: Params
+    #: changeable while running (``--serve``: PATCH /api/stages/<name>); ``model`` is hot-swapped
+    runtime_params = frozenset({"model", "only", "every", "margin", "feather"})
 
     @classmethod
     def io(cls, params: StageParams) -> StageIO:
@@ -315,3 +317,45 @@ class Translate(Stage):
                 styled.append(result)
         crops = dataclasses.replace(geometry, raw=raw, styled=tuple(styled))
         return frame.replace(image=out, translated=True, face_crops=crops)
+
+    # ---- runtime changes (--serve): a model hot swap between two frames ---------------------
+    def prepare_params(self, params: StageParams) -> object:
+        """A new ``model``: load and warm it up here, off the worker, while frames keep flowing
+        through the old one; ``apply_params`` then swaps between two frames (none dropped or
+        done twice). Returns (model, crop size) or None when the model stays."""
+        from streamer.onnx import OnnxModel
+
+        assert isinstance(params, Translate.Params)
+        if params.model == self.params.model:
+            return None
+        with self.param("model"):
+            model = OnnxModel(
+                self.ctx.resolve(params.model),
+                providers=params.providers,
+                threads=params.threads,
+                name=self.name,
+                input_range=params.input_range,
+                mean=params.mean,
+                std=params.std,
+                layout=params.layout,
+                channel_order=params.channel_order,
+            )
+        model.batch_bins = self.model.batch_bins  # the batch sizes open() chose (batch, batch_frames)
+        crop_size = None
+        if params.region == "faces":
+            crop_size = model.round_size(params.size) if params.size else model.preferred_size(256)
+            model.warmup(crop_size)
+        else:
+            model.warmup(model.round_size(params.size) if params.size else None)
+        return model, crop_size
+
+    def apply_params(self, params: StageParams, prepared: object = None) -> None:
+        """On the worker between two frames: the new params, and the model ``prepare_params`` loaded."""
+        assert isinstance(params, Translate.Params)
+        if isinstance(prepared, tuple):
+            model, crop_size = prepared
+            self.model = model
+            if crop_size is not None:
+                self.crop_size = crop_size
+            self.log(f"model now {model.describe()}")
+        self.params = params

@@ -72,6 +72,7 @@ class Verify(Stage):
         """Drop a track's history after it has not been seen for this many frames."""
 
     params: Params
+    runtime_params = frozenset({"threshold"})  # changeable while running (--serve)
 
     @classmethod
     def io(cls, params: StageParams) -> StageIO:
@@ -175,3 +176,9 @@ class Verify(Stage):
 
     def close(self) -> None:
         self._tracks = {}
+
+    def apply_params(self, params: StageParams, prepared: object = None) -> None:
+        """A runtime ``threshold`` (``--serve``) replaces the one resolved at open; null keeps it."""
+        super().apply_params(params, prepared)
+        if getattr(params, "threshold", None) is not None:
+            self.threshold = float(params.threshold)  # type: ignore[attr-defined]

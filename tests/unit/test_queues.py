@@ -25,6 +25,7 @@ DECLARED = {
     "events": "block",
     "frames": "block",
     "display": "newest",
+    "preview": "newest",
     "t_preview": "newest",
 }
 

@@ -47,6 +47,7 @@ MINIMAL: dict[str, Any] = {
     "null": lambda tmp: {},
     "overlay": lambda tmp: {},
     "predict": lambda tmp: {},
+    "preview": lambda tmp: {},
     "resize": lambda tmp: {"width": 32},
     "translate": lambda tmp: {"model": _translate_model(tmp)},
     "verify": _verify_params,
