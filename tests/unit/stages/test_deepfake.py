@@ -246,6 +246,54 @@ def test_foreign_two_logit_model_through_params(foreign: Path) -> None:
     )
 
 
+class OneLogit(nn.Module):
+    """float NCHW (ImageNet-normalised) -> [N, 1] logits that grow with the red channel: a stand-in for
+    a public single-logit detector (EfficientNet on FaceForensics++ style)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (3 * x[:, 0].mean((1, 2)) - 1)[:, None]
+
+
+def test_foreign_single_logit_model_gets_the_same_tracks_hysteresis_and_abstentions(
+    tmp_path: Path,
+) -> None:
+    """The README's recipe for a stronger public detector: size, per-channel mean/std, sigmoid. Its
+    scores go through the same smoothing, hysteresis and minimum face size as ours."""
+    path = tmp_path / "one_logit.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            OneLogit(),
+            (torch.zeros(1, 3, 96, 96),),
+            str(path),
+            input_names=["input"],
+            output_names=["logit"],
+            dynamic_axes={"input": {0: "N"}, "logit": {0: "N"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    mean, std = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+    stage = make_stage(model=str(path), mean=mean, std=std, activation="sigmoid", confirm=2, smooth=1)
+    assert stage.size == 96
+    image = np.zeros((200, 300, 3), np.uint8)
+    image[:, :150] = (220, 60, 60)  # a red face (fake for this model), a grey one (real)
+    image[:, 150:] = (90, 90, 90)
+    faces = (
+        Face(box=(30.0, 40.0, 110.0, 130.0), score=0.9, track_id=1),
+        Face(box=(180.0, 40.0, 260.0, 130.0), score=0.9, track_id=2),
+        Face(box=(200.0, 150.0, 230.0, 180.0), score=0.9, track_id=3),  # 30 px: too small to judge
+    )
+    crops = stage.crops(_frame(image, []).replace(faces=faces[:2]))
+    x = (crops.astype(np.float32) - np.array(mean, np.float32)) / np.array(std, np.float32)
+    want = torch.sigmoid(OneLogit()(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()))).numpy()[:, 0]
+    assert want[0] > 0.5 > want[1]
+    first, second = (stage.process(_frame(image, [], index=i).replace(faces=faces)).faces for i in range(2))
+    assert first[0].fake is None and first[0].fake_reason.startswith("pending: 1 of 2")
+    assert second[0].fake == pytest.approx(want[0], abs=1e-5) and is_fake(second[0], stage.threshold)
+    assert first[1].fake == pytest.approx(want[1], abs=1e-5) and is_fake(first[1], stage.threshold) is False
+    assert first[2].fake is None and first[2].fake_reason.startswith("small:")
+
+
 def test_foreign_float_model_without_mean_std_is_a_one_line_error(foreign: Path) -> None:
     with pytest.raises(ModelError, match="set mean and std") as e:
         make_stage(model=str(foreign))
