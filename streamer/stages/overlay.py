@@ -9,14 +9,16 @@ Example config (after ``verify`` and ``deepfake``, before ``encode`` or ``displa
 
 Box colours say what is known about a face, most important first:
 
-- red: the deepfake classifier says fake (``fake >=`` the deepfake stage's threshold, carried
-  on the frame; 0.5 when the frame has none)
+- red: the deepfake stage calls the face fake (``fake >=`` the stage's threshold, carried on the
+  frame, 0.5 when the frame has none; or a fake track held by hysteresis: ``deepfake.is_fake``)
 - green: verified as an enrolled identity
 - orange: verified, but matches no enrolled identity ("unknown")
 - blue: detected only, no verification ran
 
-The label reads ``name score [d=distance] [fake p]`` where name is the identity, "unknown", or
-"face" without verification. The input picture is never drawn on: with fan-out another stage
+The label reads ``name score [d=distance] [fake p | fake? why]`` where name is the identity,
+"unknown", or "face" without verification; ``fake? small`` / ``fake? pending`` mark faces the
+deepfake stage abstained on (too small to judge, or a track not yet confirmed), which keep the
+colour of what else is known about them. The input picture is never drawn on: with fan-out another stage
 may hold the same frame, so the overlay draws on a copy.
 """
 
@@ -27,6 +29,7 @@ from pydantic import Field
 
 from streamer.frame import Ann, Face, Frame
 from streamer.stages.base import Stage, StageIO, StageParams, register, stage_io
+from streamer.stages.deepfake import is_fake, reason_word
 
 RGB = tuple[int, int, int]
 
@@ -43,7 +46,7 @@ def face_colour(face: Face, fake_threshold: float | None = None) -> RGB:
     """The box colour for a face (see the module docstring); ``fake_threshold`` is the deepfake
     stage's (``Frame.fake_threshold``), FAKE_THRESHOLD when unknown."""
     threshold = FAKE_THRESHOLD if fake_threshold is None else fake_threshold
-    if face.fake is not None and face.fake >= threshold:
+    if is_fake(face, threshold):
         return FAKE
     if face.identity is not None:
         return ENROLLED
@@ -65,6 +68,8 @@ def face_label(face: Face) -> str:
         parts.append(f"d={face.distance:.2f}")
     if face.fake is not None:
         parts.append(f"fake {face.fake:.2f}")
+    elif face.fake_reason:
+        parts.append(f"fake? {reason_word(face)}")
     return " ".join(parts)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from export.data.faces import Photo, astronaut_photo, hopper_photo
-from export.data.manipulations import MANIPULATIONS, face_crop, manipulate, normalise
+from export.data.manipulations import MANIPULATIONS, degrade, face_crop, h264, manipulate, normalise
 from streamer.geometry import aligned_crop
 
 REPO = Path(__file__).resolve().parents[3]
@@ -66,6 +66,39 @@ def test_face_crop_is_the_runtime_crop(pair: tuple[Photo, Photo]) -> None:
     assert noisy.shape == (112, 112, 3) and not np.array_equal(noisy, want)
 
 
+def test_degrade_scales_the_face_and_is_deterministic(pair: tuple[Photo, Photo]) -> None:
+    target, _ = pair
+    a = degrade(target, 45, np.random.default_rng(1))
+    b = degrade(target, 45, np.random.default_rng(1))
+    assert np.array_equal(a.image, b.image) and a.box == b.box
+    x1, y1, x2, y2 = a.box
+    assert max(x2 - x1, y2 - y1) == pytest.approx(45, abs=0.5)
+    assert a.image.shape[0] < target.image.shape[0] / 2
+    # faces already smaller than asked are not enlarged
+    assert degrade(target, 400, np.random.default_rng(1)).image.shape == target.image.shape
+
+
+def test_quality_is_shared_by_a_pair_so_only_the_face_differs(pair: tuple[Photo, Photo]) -> None:
+    """Real and manipulated pictures degraded with the same draws: alike far from the face
+    (compression spreads a little), different on it."""
+    target, donor = pair
+    for seed in range(4):
+        fake = Photo(manipulate("swap", target, donor, np.random.default_rng(seed)), target.box, target.eyes)
+        a = degrade(target, 45, np.random.default_rng([seed, 1]))
+        b = degrade(fake, 45, np.random.default_rng([seed, 1]))
+        diff = np.abs(a.image.astype(int) - b.image.astype(int)).max(axis=2)
+        far = _far_from_face(a)
+        assert diff[far].mean() < 2.0 and diff[~far].mean() > 3 * max(diff[far].mean(), 0.5)
+
+
+def test_h264_keeps_the_picture_and_loses_detail(pair: tuple[Photo, Photo]) -> None:
+    img = pair[0].image[:101, :99]  # odd sizes are padded for 4:2:0 and cut back
+    low, high = h264(img, 45), h264(img, 18)
+    assert low.shape == img.shape and low.dtype == np.uint8
+    err = lambda x: np.abs(x.astype(int) - img.astype(int)).mean()  # noqa: E731
+    assert err(high) < 3 and err(high) < err(low) < 15
+
+
 def test_unknown_manipulation_and_missing_donor_are_errors(pair: tuple[Photo, Photo]) -> None:
     target, _ = pair
     with pytest.raises(ValueError, match="expected one of"):
@@ -78,10 +111,11 @@ def test_training_sets_are_balanced_and_reproducible() -> None:
     from export.train_deepfake import TRAIN_TYPES, make_set
 
     pool = {"photo": [("astronaut", astronaut_photo()), ("grace_hopper", hopper_photo())]}
-    x1, y1, t1 = make_set(pool, 8, TRAIN_TYPES, seed=5, stream=0)
-    x2, y2, t2 = make_set(pool, 8, TRAIN_TYPES, seed=5, stream=0)
+    n = 2 * len(TRAIN_TYPES)
+    x1, y1, t1 = make_set(pool, n, TRAIN_TYPES, seed=5, stream=0)
+    x2, y2, t2 = make_set(pool, n, TRAIN_TYPES, seed=5, stream=0)
     assert np.array_equal(x1, x2) and np.array_equal(t1, t2)
-    assert y1.tolist() == [0, 1] * 4
+    assert y1.tolist() == [0, 1] * len(TRAIN_TYPES)
     assert sorted(set(t1[y1 > 0].tolist())) == sorted(MANIPULATIONS.index(k) for k in TRAIN_TYPES)
     assert (t1[y1 == 0] == -1).all()
 

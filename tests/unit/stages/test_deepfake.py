@@ -17,7 +17,7 @@ from torch import nn
 from streamer.frame import Face, Frame
 from streamer.onnx_model import ModelError
 from streamer.stages.base import RunContext
-from streamer.stages.deepfake import Deepfake, to_fake_prob
+from streamer.stages.deepfake import Deepfake, is_fake, to_fake_prob
 from tests.unit.stages.conftest import make_stream
 
 REPO = Path(__file__).resolve().parents[3]
@@ -98,7 +98,7 @@ def test_batch_equals_one_by_one(clip: list) -> None:
 
 @needs_model
 def test_smoothing_is_per_track_and_bounded(clip: list) -> None:
-    stage = make_stage(smooth=3, forget=2)
+    stage = make_stage(smooth=3, forget=2, confirm=1, release=0.0)  # no hysteresis: plain scores
     raw = [stage.classify(stage.crops(_frame(im, fs))) for im, fs in clip[:5]]
     got = [stage.process(_frame(im, fs, index=i, track=True)) for i, (im, fs) in enumerate(clip[:5])]
     for i in range(5):
@@ -111,6 +111,60 @@ def test_smoothing_is_per_track_and_bounded(clip: list) -> None:
     # tracks not seen for `forget` frames are dropped
     stage.process(_frame(clip[0][0], [], index=20))
     assert stage._tracks == {}
+
+
+def _scripted(stage: Deepfake, probs: list[float]) -> list[int]:
+    """Make ``stage.classify`` return ``probs`` in turn (one per crop); returns the crop counts seen."""
+    seen: list[int] = []
+    it = iter(probs)
+
+    def classify(crops: np.ndarray) -> np.ndarray:
+        seen.append(len(crops))
+        return np.array([next(it) for _ in range(len(crops))])
+
+    stage.classify = classify  # type: ignore[method-assign]
+    return seen
+
+
+def _face(side: float, track: int | None) -> Face:
+    return Face(box=(10.0, 10.0, 10.0 + side, 10.0 + side), score=0.9, track_id=track)
+
+
+@needs_model
+def test_hysteresis_confirms_holds_and_releases() -> None:
+    """A track turns fake after `confirm` detections at or above the threshold (abstaining while
+    pending), stays fake down to threshold - release, then turns real and must confirm again."""
+    stage = make_stage(smooth=1, confirm=3, release=0.1, threshold=0.5)
+    probs = [0.2, 0.7, 0.7, 0.7, 0.45, 0.41, 0.3, 0.7, 0.45]
+    _scripted(stage, probs)
+    image = np.zeros((120, 160, 3), np.uint8)
+    got = [
+        stage.process(_frame(image, [], index=i).replace(faces=(_face(80, 7),))).faces[0] for i in range(9)
+    ]
+    fakes = [f.fake for f in got]
+    words = [f.fake_reason.split(":")[0] if f.fake_reason else None for f in got]
+    calls = [is_fake(f, 0.5) for f in got]
+    assert fakes == [0.2, None, None, 0.7, 0.45, 0.41, 0.3, None, 0.45]
+    assert words == [None, "pending", "pending", None, "held", "held", None, "pending", None]
+    assert calls == [False, None, None, True, True, True, False, None, False]
+    assert stage.counters["flagged"] == 3 and stage.counters["abstained"] == 3
+
+
+@needs_model
+def test_small_faces_abstain_without_running_the_model() -> None:
+    stage = make_stage(min_face=40, confirm=1)
+    seen = _scripted(stage, [0.9, 0.1])
+    image = np.zeros((200, 200, 3), np.uint8)
+    faces = (_face(39, 1), _face(40, 2), _face(120, None))
+    out = stage.process(_frame(image, []).replace(faces=faces))
+    assert seen == [2]  # only the two faces of 40 px and more were classified
+    small, edge, big = out.faces
+    assert small.fake is None and small.fake_reason == "small: face 39 px < min_face 40 px"
+    assert (edge.fake, edge.fake_reason, big.fake, big.fake_reason) == (0.9, None, 0.1, None)
+    assert stage.counters["abstained"] == 1 and stage.counters["flagged"] == 1
+    # a frame of only small faces does not call the model at all
+    only_small = stage.process(_frame(image, [], index=1).replace(faces=(_face(20, 1),)))
+    assert only_small.faces[0].fake is None and seen == [2]
 
 
 @needs_model
@@ -192,6 +246,54 @@ def test_foreign_two_logit_model_through_params(foreign: Path) -> None:
     )
 
 
+class OneLogit(nn.Module):
+    """float NCHW (ImageNet-normalised) -> [N, 1] logits that grow with the red channel: a stand-in for
+    a public single-logit detector (EfficientNet on FaceForensics++ style)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (3 * x[:, 0].mean((1, 2)) - 1)[:, None]
+
+
+def test_foreign_single_logit_model_gets_the_same_tracks_hysteresis_and_abstentions(
+    tmp_path: Path,
+) -> None:
+    """The README's recipe for a stronger public detector: size, per-channel mean/std, sigmoid. Its
+    scores go through the same smoothing, hysteresis and minimum face size as ours."""
+    path = tmp_path / "one_logit.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            OneLogit(),
+            (torch.zeros(1, 3, 96, 96),),
+            str(path),
+            input_names=["input"],
+            output_names=["logit"],
+            dynamic_axes={"input": {0: "N"}, "logit": {0: "N"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    mean, std = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+    stage = make_stage(model=str(path), mean=mean, std=std, activation="sigmoid", confirm=2, smooth=1)
+    assert stage.size == 96
+    image = np.zeros((200, 300, 3), np.uint8)
+    image[:, :150] = (220, 60, 60)  # a red face (fake for this model), a grey one (real)
+    image[:, 150:] = (90, 90, 90)
+    faces = (
+        Face(box=(30.0, 40.0, 110.0, 130.0), score=0.9, track_id=1),
+        Face(box=(180.0, 40.0, 260.0, 130.0), score=0.9, track_id=2),
+        Face(box=(200.0, 150.0, 230.0, 180.0), score=0.9, track_id=3),  # 30 px: too small to judge
+    )
+    crops = stage.crops(_frame(image, []).replace(faces=faces[:2]))
+    x = (crops.astype(np.float32) - np.array(mean, np.float32)) / np.array(std, np.float32)
+    want = torch.sigmoid(OneLogit()(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()))).numpy()[:, 0]
+    assert want[0] > 0.5 > want[1]
+    first, second = (stage.process(_frame(image, [], index=i).replace(faces=faces)).faces for i in range(2))
+    assert first[0].fake is None and first[0].fake_reason.startswith("pending: 1 of 2")
+    assert second[0].fake == pytest.approx(want[0], abs=1e-5) and is_fake(second[0], stage.threshold)
+    assert first[1].fake == pytest.approx(want[1], abs=1e-5) and is_fake(first[1], stage.threshold) is False
+    assert first[2].fake is None and first[2].fake_reason.startswith("small:")
+
+
 def test_foreign_float_model_without_mean_std_is_a_one_line_error(foreign: Path) -> None:
     with pytest.raises(ModelError, match="set mean and std") as e:
         make_stage(model=str(foreign))
@@ -239,5 +341,9 @@ def test_params_are_validated() -> None:
         Deepfake.Params(mean=[1, 2])
     with pytest.raises(ValidationError):
         Deepfake.Params(smooth=0)
+    with pytest.raises(ValidationError):
+        Deepfake.Params(confirm=0)
+    with pytest.raises(ValidationError):
+        Deepfake.Params(min_face=-1)
     with pytest.raises(ValidationError):
         Deepfake.Params(unknown=1)

@@ -13,7 +13,7 @@ from streamer.stages.events import Events
 from tests.unit.stages.conftest import make_frame
 
 KEYS = {"frame", "pts", "time", "faces"}
-FACE_KEYS = {"box", "score", "identity", "distance", "fake"}
+FACE_KEYS = {"box", "score", "identity", "distance", "fake", "fake_reason"}
 
 
 def _faces() -> tuple[Face, ...]:
@@ -58,6 +58,7 @@ def test_lines_follow_the_contract(tmp_path: Path) -> None:
         "identity": "alice",
         "distance": 0.31,
         "fake": 0.02,
+        "fake_reason": None,
     }
     assert e12["faces"][1] == {
         "box": [60.0, 5.0, 90.0, 40.0],
@@ -65,6 +66,7 @@ def test_lines_follow_the_contract(tmp_path: Path) -> None:
         "identity": None,
         "distance": None,
         "fake": None,
+        "fake_reason": None,
     }
     assert events[0]["faces"] == []
 
@@ -131,3 +133,11 @@ def test_path_is_required() -> None:
         Events.Params()  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
         Events.Params(path="x", file="y")  # type: ignore[call-arg]
+
+
+def test_abstentions_write_null_and_the_reason(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    face = Face(box=(0, 0, 20, 20), score=0.9, fake=None, fake_reason="small: face 20 px < min_face 40 px")
+    _run(str(path), [make_frame(0, faces=[face])])
+    ev = json.loads(path.read_text())["faces"][0]
+    assert ev["fake"] is None and ev["fake_reason"] == "small: face 20 px < min_face 40 px"

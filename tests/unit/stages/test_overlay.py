@@ -69,6 +69,25 @@ def test_draws_box_and_label_on_a_copy() -> None:
             "bob 0.90 d=0.20 fake 0.75",
         ),
         (Face(box=BOX, score=0.9, identity="bob", fake=0.1), ENROLLED, "bob 0.90 fake 0.10"),
+        # the deepfake stage abstained: the label says why, the colour is what else is known
+        (
+            Face(box=BOX, score=0.7, fake_reason="small: face 30 px < min_face 40 px"),
+            DETECTED,
+            "face 0.70 fake? small",
+        ),
+        (
+            Face(
+                box=BOX, score=0.9, identity="bob", fake_reason="pending: 1 of 3 detections at or above 0.50"
+            ),
+            ENROLLED,
+            "bob 0.90 fake? pending",
+        ),
+        # a fake track held by hysteresis stays red below the threshold
+        (
+            Face(box=BOX, score=0.9, fake=0.45, fake_reason="held: track stays fake until its score < 0.40"),
+            FAKE,
+            "face 0.90 fake 0.45",
+        ),
     ],
 )
 def test_colour_and_label_by_status(face: Face, colour: tuple, label: str) -> None:
