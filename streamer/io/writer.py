@@ -288,6 +288,11 @@ class VideoWriter:
                 stream.bit_rate = self.bit_rate
             if self.threads:
                 stream.codec_context.thread_count = self.threads
+            if not self.live:
+                # FFmpeg's own default (frame and slice threads): PyAV defaults to slice threads,
+                # which makes libx264 cut every frame into slices, costing speed and quality.
+                # Live keeps slices: one frame of latency per frame thread is what live avoids.
+                stream.codec_context.thread_type = "AUTO"
             if self.live or not self._is_file or self.fragmented:
                 stream.codec_context.gop_size = max(1, round(2 * rate))
             for key, value in self._tags.items():
