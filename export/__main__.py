@@ -1,5 +1,5 @@
-"""``python -m export FAMILY --checkpoint PATH --out OUT.onnx [--fp16 | --int8 --calibration CLIP]``
-and ``python -m export list``.
+"""``python -m export FAMILY --checkpoint PATH --out OUT.onnx [--fp16 | --int8 --calibration CLIP]
+[--allow-unchecked]`` and ``python -m export list``.
 
 Exit code 0 on success; otherwise one line on stderr and exit code 1 (a traceback only with
 ``--debug``), as DESIGN 3.4 requires.
@@ -43,6 +43,12 @@ def _parser(names: list[str]) -> argparse.ArgumentParser:
         "--calibration-frames", type=int, default=8, help="frames read for calibration (default 8)"
     )
     p.add_argument("--preferred-size", type=int, help="override the family's preferred size in the metadata")
+    p.add_argument(
+        "--allow-unchecked",
+        action="store_true",
+        help="write an --int8/--fp16 variant even if it misses its parity floor against the fp32 model "
+        "(>= 30 dB PSNR int8, >= 40 dB fp16 on real frames) or cannot be checked here; warns",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -145,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             calibration=args.calibration,
             calibration_frames=args.calibration_frames,
             preferred_size=args.preferred_size,
+            allow_unchecked=args.allow_unchecked,
         )
         return 0
     except KeyboardInterrupt:

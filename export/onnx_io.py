@@ -7,6 +7,7 @@ of the PyTorch wrapper's. A model that misses it is never written.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,12 @@ import torch
 from torch import nn
 
 from export.errors import ExportError
+from streamer.model_contract import IMAGE_INPUT, IMAGE_OUTPUT, STREAMER_FORMAT, MetadataError, ModelMetadata
 
-INPUT_NAME = "image"
-OUTPUT_NAME = "image_out"  # ONNX forbids an output with the input's name (SSA); see DESIGN 3.2
+INPUT_NAME = IMAGE_INPUT
+OUTPUT_NAME = IMAGE_OUTPUT  # ONNX forbids an output with the input's name (SSA); see DESIGN 3.2
 OPSET = 17
-STREAMER_FORMAT = "1"
+__all__ = ["INPUT_NAME", "OPSET", "OUTPUT_NAME", "STREAMER_FORMAT", "set_metadata"]
 PARITY_FRACTION = 0.999
 PARITY_LEVELS = 1
 
@@ -59,13 +61,18 @@ def _trace(
         )
 
 
-def set_metadata(path: Path, metadata: dict[str, str]) -> None:
-    """Replace the model's ``metadata_props`` with ``metadata`` and run ``onnx.checker`` on the result."""
+def set_metadata(path: Path, metadata: ModelMetadata | Mapping[str, str]) -> None:
+    """Replace the model's ``metadata_props`` with the contract record ``metadata`` (a plain mapping
+    is read into one first, so it is validated the same way) and run ``onnx.checker`` on the result."""
     import onnx
 
+    try:
+        record = metadata if isinstance(metadata, ModelMetadata) else ModelMetadata.from_metadata(metadata)
+    except MetadataError as e:
+        raise ExportError(f"metadata breaks the model contract: {e}") from None
     model = onnx.load(str(path))
     del model.metadata_props[:]
-    for key, value in metadata.items():
+    for key, value in record.to_metadata().items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, str(value)
     try:
@@ -158,11 +165,11 @@ def crop_speed(session: Any, crops: Any, output: str, repeats: int = 100) -> tup
     for n in (1, 4):
         x = np.ascontiguousarray(crops[:n])
         for _ in range(10):
-            session.run([output], {"image": x})
+            session.run([output], {INPUT_NAME: x})
         times = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            session.run([output], {"image": x})
+            session.run([output], {INPUT_NAME: x})
             times.append(time.perf_counter() - t0)
         res.append(1000 * float(np.median(times)))
     return res[0], res[1]

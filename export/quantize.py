@@ -107,6 +107,24 @@ def paired_median_ms(sessions: list, batch: np.ndarray, runs: int) -> list[float
     return [1000.0 * float(np.median(t)) for t in times]
 
 
+def variant_psnr(
+    fp32_path: Path, variant_path: Path, batches: list[np.ndarray], *, provider: str = ""
+) -> float:
+    """PSNR in dB of a variant's (int8, fp16) outputs against the fp32 model's, pooled over the
+    uint8 NHWC ``batches`` of real frames (inf when identical); both run on ``provider`` (default CPU).
+    Raises whatever onnxruntime raises when it cannot run the variant there."""
+    kw = {"provider": provider} if provider else {}
+    fp32, variant = ort_session(fp32_path, **kw), ort_session(variant_path, **kw)
+    squared = count = 0.0
+    for batch in batches:
+        a = fp32.run([OUTPUT_NAME], {INPUT_NAME: batch})[0].astype(np.float64)
+        b = variant.run([OUTPUT_NAME], {INPUT_NAME: batch})[0].astype(np.float64)
+        squared += float(((a - b) ** 2).sum())
+        count += a.size
+    mse = squared / max(count, 1.0)
+    return float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse))
+
+
 def evaluate_int8(
     fp32_path: Path, int8_path: Path, frames: np.ndarray, *, threads: int = 2, runs: int = 5
 ) -> Int8Report:

@@ -38,8 +38,9 @@ from export.data.manipulations import MANIPULATIONS, augment, clip_faces, face_c
 from export.errors import ExportError
 from export.nets.deepfake import INPUT_SIZE, DeepfakeNet, DeepfakeWrapper, to_input
 from export.training import check_out, seed_everything, seeded_trainer_main
+from streamer.model_contract import FAKE_PROB_OUTPUT, IMAGE_INPUT, TASK_FAKE, ModelMetadata
 
-OUTPUT_NAME = "fake_prob"
+OUTPUT_NAME = FAKE_PROB_OUTPUT
 HELDOUT_TYPE = "warp"
 TRAIN_TYPES = tuple(k for k in MANIPULATIONS if k != HELDOUT_TYPE)
 PARITY_ATOL = 1e-4
@@ -277,7 +278,7 @@ def evaluate(score: np.ndarray, y: np.ndarray, t: np.ndarray, threshold: float =
 
 
 def export(
-    net: DeepfakeNet, shift: float, out: Path, metadata: dict[str, str], crops: np.ndarray, report: Report
+    net: DeepfakeNet, shift: float, out: Path, metadata: ModelMetadata, crops: np.ndarray, report: Report
 ) -> None:
     """Export to ``out`` (temp file + rename) after onnx.checker and the ORT vs PyTorch parity check."""
 
@@ -289,7 +290,7 @@ def export(
         export_crop_onnx(wrapper, torch.from_numpy(crops[:2]), path, OUTPUT_NAME)
         set_metadata(path, metadata)  # also runs onnx.checker (full check)
         session = ort_session(path, threads=2)
-        got = session.run([OUTPUT_NAME], {"image": crops})[0]
+        got = session.run([OUTPUT_NAME], {IMAGE_INPUT: crops})[0]
         with torch.no_grad():
             want = wrapper(torch.from_numpy(crops)).numpy()
         report.parity_max_abs = float(np.abs(got - want).max())
@@ -373,20 +374,19 @@ def run(out: Path, *, seed: int = 0, quick: bool = False, log: Callable[[str], N
         f"(held-out type {HELDOUT_TYPE}: {h[f'auc_{HELDOUT_TYPE}']:.4f}); {HELDOUT_TYPE} on training "
         f"pictures {report.heldout_type_train_pictures_auc:.4f}; accuracy at 0.5 {h['accuracy']:.3f}"
     )
-    metadata = {
-        "family": "deepfake",
-        "task": "face-manipulation",
-        "streamer_format": "1",
-        "preferred_size": str(INPUT_SIZE),
-        "input_size": str(INPUT_SIZE),
-        "size_multiple": "1",
-        "input_range": "0..255",
-        "margin": "0.25",
-        "threshold": "0.5",
-        "output": f"{OUTPUT_NAME}: probability that the face was manipulated (sigmoid)",
-        "alignment": "eyes level (streamer.geometry.aligned_crop, margin 0.25)",
-        "source": f"trained by python -m export deepfake, seed {seed}" + (" (--quick)" if quick else ""),
-    }
+    metadata = ModelMetadata(
+        family="deepfake",
+        task=TASK_FAKE,
+        preferred_size=INPUT_SIZE,
+        input_size=INPUT_SIZE,
+        size_multiple=1,
+        input_range="0..255",
+        margin=0.25,
+        threshold=0.5,
+        output=f"{OUTPUT_NAME}: probability that the face was manipulated (sigmoid)",
+        alignment="eyes level (streamer.geometry.aligned_crop, margin 0.25)",
+        source=f"trained by python -m export deepfake, seed {seed}" + (" (--quick)" if quick else ""),
+    )
     parity = np.concatenate([xh[:8], xv[:8]])
     export(net, shift, out, metadata, parity, report)
     report.total_seconds = time.monotonic() - t_start

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from streamer.model_contract import IMAGE_INPUT
+
 NGF = 12
 N_BLOCKS = 4
 NDF = 32
@@ -245,7 +247,7 @@ def ort_session(path: Path | str, threads: int = 2):  # noqa: ANN201
 
 def run_onnx(session, images: np.ndarray, batch: int = 4) -> np.ndarray:  # noqa: ANN001
     """Run an exported image model on uint8 NHWC ``images``, ``batch`` at a time."""
-    outs = [session.run(None, {"image": images[i : i + batch]})[0] for i in range(0, len(images), batch)]
+    outs = [session.run(None, {IMAGE_INPUT: images[i : i + batch]})[0] for i in range(0, len(images), batch)]
     return np.concatenate(outs, 0)
 
 
@@ -265,12 +267,12 @@ def measure_speed(path: Path | str, *, batch: int, threads: int = 2, repeats: in
     session = ort_session(path, threads)
     crops = heldout_pairs(EVAL_SIZE)[0][:batch]
     for _ in range(2):
-        session.run(None, {"image": crops})
+        session.run(None, {IMAGE_INPUT: crops})
     walls = []
     c0 = time.process_time()
     for _ in range(repeats):
         t = time.perf_counter()
-        session.run(None, {"image": crops})
+        session.run(None, {IMAGE_INPUT: crops})
         walls.append(time.perf_counter() - t)
     cpu = (time.process_time() - c0) / repeats
     return Speed(batch, 1000 * float(np.median(walls)), 1000 * cpu)

@@ -34,6 +34,17 @@ from pathlib import Path
 
 import numpy as np
 
+from streamer.model_contract import (
+    FAMILY_PREDICTOR,
+    PREDICTOR_INPUTS,
+    PREDICTOR_OUTPUTS,
+    PREDICTOR_STATE_INPUT,
+    PREDICTOR_STATE_OUTPUT,
+    TASK_PREDICTION,
+    ModelMetadata,
+    predictor_feeds,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 TRAIN_CLIPS = ("one_face.mp4", "face_audio.mp4")
@@ -330,12 +341,12 @@ def train(
 
 # ----------------------------------------------------------------------------- export
 
-INPUTS = ("image", "prev", "cur", "span", "lag", "state")
+INPUTS = PREDICTOR_INPUTS
 #: Largest differences allowed between ONNX Runtime and PyTorch over a sequence (export refuses
 #: to write otherwise): flow in pixels, residual in levels, state values; and the fraction of the
 #: OpenCV-rendered picture's values within 1 level of PyTorch's render (remap's 1/32 px steps).
 PARITY = {"flow": 0.01, "residual": 0.05, "state": 1e-3, "render_within": 0.99}
-OUTPUTS = ("flow", "residual", "state_out")
+OUTPUTS = PREDICTOR_OUTPUTS
 
 
 def shrink(image: np.ndarray) -> np.ndarray:
@@ -354,14 +365,8 @@ def example_feeds(h: int, w: int, seed: int = 0) -> dict[str, np.ndarray]:
 
     rng = np.random.default_rng(seed)
     pic = lambda s: rng.integers(0, 256, (1, h // s, w // s, 3), dtype=np.uint8)  # noqa: E731
-    return {
-        "image": pic(SCALE),
-        "prev": pic(SCALE),
-        "cur": pic(SCALE),
-        "span": np.array([2.0], np.float32),
-        "lag": np.array([0.0], np.float32),
-        "state": np.zeros((1, STATE_CHANNELS, h // STATE_SCALE, w // STATE_SCALE), np.float32),
-    }
+    state = np.zeros((1, STATE_CHANNELS, h // STATE_SCALE, w // STATE_SCALE), np.float32)
+    return predictor_feeds(image=pic(SCALE), prev=pic(SCALE), cur=pic(SCALE), span=2.0, lag=0.0, state=state)
 
 
 def export_onnx(net, path: Path) -> None:  # noqa: ANN001
@@ -378,9 +383,9 @@ def export_onnx(net, path: Path) -> None:  # noqa: ANN001
     args = tuple(torch.from_numpy(feeds[k]) for k in INPUTS)
     pic = {0: "N", 1: "H", 2: "W"}
     grid = {0: "N", 2: "h4", 3: "w4"}
-    dyn = {"image": pic, "prev": pic, "cur": pic, "flow": grid, "residual": grid}
-    dyn.update({"span": {0: "N"}, "lag": {0: "N"}, "state": {0: "N", 2: "h16", 3: "w16"}})
-    dyn["state_out"] = dyn["state"]
+    state = {0: "N", 2: "h16", 3: "w16"}
+    dyn = dict(zip(INPUTS, (pic, pic, pic, {0: "N"}, {0: "N"}, state), strict=True))
+    dyn.update(zip(OUTPUTS, (grid, grid, state), strict=True))
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -414,12 +419,12 @@ def sequence_parity(
 
     from export.nets.predictor import PredictorExport, render
     from export.onnx_io import ort_session
-    from streamer.stages.predict import render_prediction
+    from streamer.model_contract import render_prediction
 
     session = ort_session(onnx_path, threads=2)
     wrapper = PredictorExport(net).eval()
     h, w = frames[0].shape[:2]
-    state_o = state_t = example_feeds(h, w)["state"]
+    state_o = state_t = example_feeds(h, w)[PREDICTOR_STATE_INPUT]
     worst = {"flow": 0.0, "residual": 0.0, "state": 0.0}
     within = total = max_diff = 0
     for i in range(1, len(frames)):
@@ -431,25 +436,25 @@ def sequence_parity(
             "span": span,
             "lag": np.zeros(1, np.float32),
         }
-        got = dict(zip(OUTPUTS, session.run(list(OUTPUTS), {**common, "state": state_o}), strict=True))
+        feeds = predictor_feeds(**common, state=state_o)
+        got = dict(zip(OUTPUTS, session.run(list(OUTPUTS), feeds), strict=True))
         with torch.no_grad():
-            t = {
-                k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in {**common, "state": state_t}.items()
-            }
+            feeds_t = predictor_feeds(**common, state=state_t)
+            t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in feeds_t.items()}
             want = dict(zip(OUTPUTS, (x.numpy() for x in wrapper(*(t[k] for k in INPUTS))), strict=True))
             full = torch.from_numpy(frames[i - 1]).permute(2, 0, 1)[None].float() / 255.0
             ref = render(full, torch.from_numpy(want["flow"]), torch.from_numpy(want["residual"]) / 255.0)
             ref_img = (
                 torch.clamp(torch.round(ref * 255.0), 0, 255)[0].permute(1, 2, 0).numpy().astype(np.uint8)
             )
-        for key, name in (("flow", "flow"), ("residual", "residual"), ("state", "state_out")):
+        for key, name in (("flow", "flow"), ("residual", "residual"), ("state", PREDICTOR_STATE_OUTPUT)):
             worst[key] = max(worst[key], float(np.abs(got[name] - want[name]).max()))
         img = render_prediction(frames[i - 1], got["flow"][0], got["residual"][0])
         diff = np.abs(img.astype(np.int16) - ref_img.astype(np.int16))
         within += int((diff <= 1).sum())
         total += diff.size
         max_diff = max(max_diff, int(diff.max()))
-        state_o, state_t = got["state_out"], want["state_out"]
+        state_o, state_t = got[PREDICTOR_STATE_OUTPUT], want[PREDICTOR_STATE_OUTPUT]
     return {
         "max_flow_diff": worst["flow"],
         "max_residual_diff": worst["residual"],
@@ -465,23 +470,22 @@ def write_model(net, out: Path, facts: dict, log: Callable[[str], None] = print)
 
     from export.errors import ExportError
     from export.nets.predictor import SCALE, SIZE_MULTIPLE, STATE_CHANNELS, STATE_SCALE
-    from export.onnx_io import STREAMER_FORMAT, set_metadata
+    from export.onnx_io import set_metadata
 
     frames = [f[:352, :640] for f in clip_frames("face_audio.mp4", limit=6)]
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         tmp_path = Path(tmp) / out.name
         export_onnx(net, tmp_path)
-        meta = {
-            "family": "predictor",
-            "task": "frame-prediction",
-            "streamer_format": STREAMER_FORMAT,
-            "size_multiple": str(SIZE_MULTIPLE),
-            "state_channels": str(STATE_CHANNELS),
-            "state_scale": str(STATE_SCALE),
-            "input_scale": str(SCALE),
-            "source": facts.get("source")
+        meta = ModelMetadata(
+            family=FAMILY_PREDICTOR,
+            task=TASK_PREDICTION,
+            size_multiple=SIZE_MULTIPLE,
+            state_channels=STATE_CHANNELS,
+            state_scale=STATE_SCALE,
+            input_scale=SCALE,
+            source=facts.get("source")
             or f"python -m export predictor (seed {facts.get('seed')}, {facts.get('steps')} steps)",
-        }
+        )
         set_metadata(tmp_path, meta)
         report = sequence_parity(tmp_path, net, frames, spans=[1, 1, 2, 2, 1, 3])
         log(

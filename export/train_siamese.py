@@ -34,11 +34,12 @@ from export.data.faces import FaceData, Identity, astronaut_photo, clip_crops, p
 from export.errors import ExportError
 from export.nets.siamese import EMBEDDING_DIM, INPUT_SIZE, EmbedNet, EmbedWrapper, to_input
 from export.training import check_out, seed_everything, seeded_trainer_main
+from streamer.model_contract import EMBEDDING_OUTPUT, IMAGE_INPUT, TASK_EMBEDDING, ModelMetadata
 
 MARGIN = 0.2
 TARGET_FAR = 0.01
 PARITY_ATOL = 1e-4
-OUTPUT_NAME = "embedding"
+OUTPUT_NAME = EMBEDDING_OUTPUT
 
 
 @dataclass(frozen=True)
@@ -361,7 +362,7 @@ def _weights_id(model) -> str:  # noqa: ANN001
 
 
 def export(
-    net: EmbedNet, out: Path, metadata: dict[str, str], parity_crops: np.ndarray, report: Report
+    net: EmbedNet, out: Path, metadata: ModelMetadata, parity_crops: np.ndarray, report: Report
 ) -> None:
     """Export ``net`` wrapped to ``out`` (temp file + rename) after onnx.checker and the parity check."""
 
@@ -375,9 +376,9 @@ def export(
         path = Path(tmp) / "embedder.onnx"
         export_crop_onnx(wrapper, example, path, OUTPUT_NAME)
         report.embedder_id = _weights_id(onnx.load(str(path)))
-        set_metadata(path, {**metadata, "embedder_id": report.embedder_id})  # + onnx.checker
+        set_metadata(path, metadata.replace(embedder_id=report.embedder_id))  # + onnx.checker
         session = ort_session(path, threads=2)
-        got = session.run([OUTPUT_NAME], {"image": parity_crops})[0]
+        got = session.run([OUTPUT_NAME], {IMAGE_INPUT: parity_crops})[0]
         with torch.no_grad():
             want = wrapper(torch.from_numpy(parity_crops)).numpy()
         report.parity_max_abs = float(np.abs(got - want).max())
@@ -446,21 +447,20 @@ def run(out: Path, *, seed: int = 0, quick: bool = False, log: Callable[[str], N
             f"{100 * dd['hopper_as_astronaut']:.1f}% of {dd['hopper_faces']} "
             f"(median {dd['hopper_median']:.3f})"
         )
-    metadata = {
-        "family": "siamese",
-        "task": "face-embedding",
-        "streamer_format": "1",
-        "embedding_dim": str(EMBEDDING_DIM),
-        "threshold": f"{report.threshold:.4f}",
-        "distance": "cosine",
-        "preferred_size": str(INPUT_SIZE),
-        "input_size": str(INPUT_SIZE),
-        "size_multiple": "1",
-        "input_range": "0..255",
-        "margin": "0.25",
-        "alignment": "eyes level (streamer.geometry.aligned_crop, margin 0.25)",
-        "source": f"trained by python -m export siamese, seed {seed}" + (" (--quick)" if quick else ""),
-    }
+    metadata = ModelMetadata(
+        family="siamese",
+        task=TASK_EMBEDDING,
+        embedding_dim=EMBEDDING_DIM,
+        threshold=round(report.threshold, 4),
+        distance="cosine",
+        preferred_size=INPUT_SIZE,
+        input_size=INPUT_SIZE,
+        size_multiple=1,
+        input_range="0..255",
+        margin=0.25,
+        alignment="eyes level (streamer.geometry.aligned_crop, margin 0.25)",
+        source=f"trained by python -m export siamese, seed {seed}" + (" (--quick)" if quick else ""),
+    )
     parity_crops = np.stack(
         [photo_crop(astronaut_photo())]
         + clip_crops("two_people", "grace_hopper", 3)

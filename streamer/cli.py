@@ -106,6 +106,14 @@ def type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
+def _default_io(cls: Any) -> Any:
+    """A stage type's reads/writes with its default params (None when they need real values)."""
+    try:
+        return cls.io(cls.Params.model_construct())
+    except Exception:  # noqa: BLE001 - listing must never fail
+        return None
+
+
 def describe_stages(only: Sequence[str] = ()) -> str:
     from streamer.stages.base import StageParams, load_all, summary_line
 
@@ -120,6 +128,14 @@ def describe_stages(only: Sequence[str] = ()) -> str:
     for name in sorted(only or stages):
         cls = stages[name]
         out.append(f"{name} ({cls.role}): {summary_line(cls)}")
+        io = _default_io(cls)
+        if io is not None and (io.reads or io.uses or io.writes):
+            parts = [
+                f"{label} {', '.join(sorted(a.text for a in anns))}"
+                for label, anns in (("reads", io.reads), ("uses if present", io.uses), ("writes", io.writes))
+                if anns
+            ]
+            out.append(f"    ({'; '.join(parts)})")
         for key, field in cls.Params.model_fields.items():
             if key in common and not only:
                 continue

@@ -33,6 +33,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamer import threads as thread_budget
 from streamer.errors import StageError, StreamerError
 from streamer.frame import Frame
 from streamer.graph import GraphSpec, instantiate
@@ -44,14 +45,25 @@ OFFLINE_QUEUE = 4
 LIVE_QUEUE = 1
 
 
+def _key_named_in(params: Any, message: str) -> str | None:
+    """The parameter whose (string) value the message quotes: ``model file not found: nope.onnx``
+    is about ``model: nope.onnx``. The longest value wins; None when no value is quoted."""
+    best: tuple[int, str] | None = None
+    for key, value in params:
+        text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        if len(text) >= 3 and text in message and (best is None or len(text) > best[0]):
+            best = (len(text), key)
+    return best[1] if best else None
+
+
 def open_error_line(spec: GraphSpec, name: str, exc: BaseException) -> str:
-    """A stage's failure to open as one line naming the graph file and line, the stage and,
-    when the error says which (``exc.key``, see ``Stage.param``), the key: like the errors the
-    graph compiler reports before anything opens."""
+    """A stage's failure to open as one line naming the graph file and line, the stage and the
+    key: the one the error names (``exc.key``, see ``Stage.param``), else the parameter whose
+    value it quotes; like the errors the graph compiler reports before anything opens."""
     s = spec.stage(name)
     at = f"{spec.path}:{s.line}" if spec.path is not None and s.line else str(spec.path or spec.name)
-    key = getattr(exc, "key", None)
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    key = getattr(exc, "key", None) or _key_named_in(s.params, detail)
     if not isinstance(exc, StreamerError):
         detail = f"{type(exc).__name__}: {detail}"
     own = f"stage '{s.name}' ({s.type}): "
@@ -140,6 +152,8 @@ class RunResult:
     extra: dict[str, Any] = field(default_factory=dict)
     # one line each: what the run could not do as promised (an input that ended early)
     warnings: list[str] = field(default_factory=list)
+    # the thread budget: threads given to each stage that left ``threads`` automatic
+    threads: dict[str, int] = field(default_factory=dict)
 
     def table(self) -> str:
         lines = [summary_table(self.metrics, self.wall, self.cpu)]
@@ -158,6 +172,7 @@ class RunResult:
             "stopped": self.stopped,
             "error": None if self.error is None else str(self.error),
             "warnings": list(self.warnings),
+            "threads": dict(self.threads),
             "stages": [m.to_json() for m in self.metrics],
         }
 
@@ -181,6 +196,10 @@ class GraphRunner:
             stop=self.stop,
             **kw,
         )
+        spec, self.threads = thread_budget.apply(spec)  # a share of the cores per thread pool
+        self.spec = spec
+        if self.threads:
+            self.ctx.log(thread_budget.describe(self.threads))
         self.stages: dict[str, Stage] = instantiate(spec, self.ctx)
         self.metrics = {s.name: StageMetrics(s.name, s.type) for s in spec.stages}
         live = spec.mode == "live"
@@ -451,6 +470,7 @@ class GraphRunner:
             stopped=self._stopped_by,
             error=self._error,
             warnings=list(self._warnings),
+            threads=dict(self.threads),
         )
 
 

@@ -20,11 +20,13 @@ Example::
       model: models/deepfake.onnx
       smooth: 5
 
-Foreign classifiers (any ONNX model with one image input): uint8 NHWC inputs get the crops as
-they are; float inputs get ``(pixel - mean) / std`` with ``mean`` and ``std`` in **0..255 pixel
-units**, the layout read from the input shape (NCHW or NHWC), and ``channel_order``. The crop size
-is the model's fixed input size, else ``size``, else the metadata's preferred size, else 112. The
-output (``fake_prob`` if present, else the first) is read as ``[N]``, ``[N, 1]`` or ``[N, C]``:
+Foreign classifiers (any ONNX model with one image input): uint8 inputs get the crops as they
+are; float inputs get ``(pixel - mean) / std`` with ``mean`` and ``std`` in **0..255 pixel
+units** (or ``input_range``), the layout read from the input shape unless ``layout`` says it, and
+``channel_order``: the same parameters, resolved the same way, as translate and verify. The crop
+size is the model's fixed input size, else ``size``, else the metadata's preferred size, else
+112. The output (``fake_prob`` if present, else the first) is read as ``[N]``, ``[N, 1]`` or
+``[N, C]``:
 
 - one column: a probability; with ``activation: auto`` a sigmoid is applied when the batch has
   values outside 0..1 (logits);
@@ -46,22 +48,14 @@ import numpy as np
 from pydantic import Field
 
 from streamer.errors import StreamerError
-from streamer.faces.embed import face_crop_size, face_crops, meta_float
+from streamer.faces.crop_model import DEFAULT_MARGIN, DEFAULT_SIZE, FaceCropModel
 from streamer.frame import Ann, Frame
-from streamer.onnx_model import ModelError
+from streamer.model_contract import FAKE_PROB_OUTPUT, ModelError
 from streamer.stages._model_params import FaceModelParams
 from streamer.stages.base import Stage, StageIO, StageParams, register, stage_io
 
-DEFAULT_SIZE = 112
-DEFAULT_MARGIN = 0.25
 DEFAULT_THRESHOLD = 0.5
-
-
-def _triple(value: list[float] | None) -> np.ndarray | None:
-    if value is None:
-        return None
-    arr = np.asarray(value, np.float32).reshape(-1)
-    return np.repeat(arr, 3) if arr.size == 1 else arr
+__all__ = ["DEFAULT_MARGIN", "DEFAULT_SIZE", "DEFAULT_THRESHOLD", "Deepfake", "to_fake_prob"]
 
 
 class _Track:
@@ -127,85 +121,35 @@ class Deepfake(Stage):
         return stage_io(reads=(Ann.FACES,), uses=(Ann.KEYPOINTS, Ann.TRACKS), writes=(Ann.FAKE_SCORES,))
 
     def open(self) -> None:
-        from streamer.onnx_model import OnnxModel
-
         p = self.params
-        path = self.ctx.resolve(p.model)
-        self.model = OnnxModel(path, providers=p.providers, threads=p.threads, name=self.name, kind="any")
-        self.meta: dict[str, str] = self.model.metadata
-        inputs, outputs = self.model.inputs, self.model.outputs
-        if len(inputs) != 1 or len(inputs[0].shape) != 4:
-            got = ", ".join(f"'{a.name}' {a.type} {list(a.shape)}" for a in inputs)
-            raise ModelError(f"{path}: expected one image input of rank 4, got {got}")
-        inp = inputs[0]
-        self._in_name = inp.name
-        shape = list(inp.shape)
-        self.uint8 = inp.type == "tensor(uint8)"
-        given = [k for k in ("mean", "std", "channel_order") if getattr(p, k) is not None]
-        if self.uint8:
-            if given:
-                raise ModelError(
-                    f"{path}: {', '.join(given)} given, but this model takes uint8 RGB crops "
-                    "(normalisation is inside it); remove them"
-                )
-            if shape[3] != 3:
-                raise ModelError(f"{path}: expected a uint8 input [N, H, W, 3], got {shape}")
-            self.layout = "nhwc"
-        else:
-            if inp.type not in ("tensor(float)", "tensor(float16)"):
-                raise ModelError(f"{path}: expected a uint8 or float image input, got {inp.type}")
-            self.layout = "nchw" if shape[1] == 3 else "nhwc" if shape[3] == 3 else ""
-            if not self.layout:
-                raise ModelError(f"{path}: input {shape} has no axis of 3 colour channels")
-            missing = [k for k in ("mean", "std") if getattr(p, k) is None]
-            if missing:
-                raise ModelError(
-                    f"{path}: float input and no streamer metadata: set {' and '.join(missing)} "
-                    f"(in 0..255 pixel units), e.g. --set {self.name}.mean=127.5 --set {self.name}.std=127.5"
-                )
-        self.dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
-        self.mean, self.std = _triple(p.mean), _triple(p.std)
-        if self.std is not None and np.any(self.std == 0):
-            raise ModelError(f"{path}: std must not be 0, got {list(self.std)}")
-        out = next((o for o in outputs if o.name == "fake_prob"), outputs[0])
-        self._out_name = out.name
-        self.size = face_crop_size(path, shape, self.layout, p.size, self.meta)
-        meta = self.meta
-        self.margin = p.margin if p.margin is not None else meta_float(path, meta, "margin", DEFAULT_MARGIN)
-        self.threshold = (
-            p.threshold if p.threshold is not None else meta_float(path, meta, "threshold", DEFAULT_THRESHOLD)
+        self.classifier = FaceCropModel(
+            self.ctx.resolve(p.model),
+            output=FAKE_PROB_OUTPUT,
+            providers=p.providers,
+            threads=p.threads,
+            params=p.preprocess(p.size),
+            margin=p.margin,
+            name=self.name,
         )
-        batch = shape[0]
-        self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
+        self.model = self.classifier.model
+        self.size = self.classifier.size
+        self.margin = self.classifier.margin
+        record = self.classifier.record
+        from_model = record.threshold if record is not None else None
+        self.threshold: float = next(t for t in (p.threshold, from_model, DEFAULT_THRESHOLD) if t is not None)
         self._tracks: dict[int, _Track] = {}
         self.counters["flagged"] = 0
         self.classify(np.zeros((1, self.size, self.size, 3), np.uint8))  # warm-up, checks the output
-        self.log(f"{self.model.describe()}; {self.size}x{self.size} crops, threshold {self.threshold:g}")
+        described = f"{self.model.describe()}; {self.classifier.describe_input()}"
+        self.log(f"{described}, threshold {self.threshold:g}")
 
     def crops(self, frame: Frame) -> np.ndarray:
         """uint8 [faces, size, size, 3]: each face's aligned crop (eyes level with keypoints)."""
-        return face_crops(frame.image, frame.faces, self.size, self.margin)
+        return self.classifier.crops(frame.image, frame.faces)
 
     def classify(self, crops: np.ndarray) -> np.ndarray:
         """float64 [N] per-crop probabilities 'fake' (unsmoothed), in chunks of ``batch``."""
-        step = self.fixed_batch or self.params.batch or len(crops)
-        if self.fixed_batch and len(crops) % self.fixed_batch:
-            raise ModelError(
-                f"{self.model.path}: fixed batch {self.fixed_batch} does not divide {len(crops)} faces"
-            )
-        parts = [self._run(crops[i : i + step]) for i in range(0, len(crops), max(1, step))]
-        return np.concatenate(parts) if parts else np.zeros(0)
-
-    def _run(self, crops: np.ndarray) -> np.ndarray:
-        x: np.ndarray = crops
-        if not self.uint8:
-            if self.channel_order_bgr:
-                x = x[..., ::-1]
-            assert self.mean is not None and self.std is not None  # set in open() for float models
-            y = (x.astype(np.float32) - self.mean) / self.std
-            x = y.transpose(0, 3, 1, 2) if self.layout == "nchw" else y
-            x = np.ascontiguousarray(x, dtype=self.dtype)
-        raw = self.model.run_raw({self._in_name: x}, [self._out_name])[self._out_name]
+        raw = self.classifier.run_crops(crops, self.params.batch)
         if raw.size % max(1, len(crops)):
             raise ModelError(f"{self.model.path}: output {list(raw.shape)} does not hold one row per face")
         probs = to_fake_prob(
@@ -214,10 +158,6 @@ class Deepfake(Stage):
         if not np.all(np.isfinite(probs)):
             raise StreamerError(f"{self.name}: the model gave non-finite outputs; check mean/std/size for it")
         return np.clip(probs, 0.0, 1.0)
-
-    @property
-    def channel_order_bgr(self) -> bool:
-        return self.params.channel_order == "bgr"
 
     def process(self, frame: Frame) -> Frame:
         if not frame.faces:

@@ -55,7 +55,6 @@ Example (``graphs/file_stylize_fast.yaml``)::
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -65,11 +64,20 @@ from pydantic import Field
 from streamer.errors import StreamerError
 from streamer.frame import Ann, Frame
 from streamer.geometry import FaceCrops, crop_with, paste_into
+from streamer.model_contract import (
+    FAMILY_PREDICTOR,
+    PREDICTOR_INPUTS,
+    PREDICTOR_OUTPUTS,
+    PREDICTOR_STATE_OUTPUT,
+    predictor_feeds,
+    render_prediction,
+)
 from streamer.stages._model_params import ModelParams
 from streamer.stages.base import Stage, StageIO, StageParams, register, stage_io
 
-INPUTS = ("image", "prev", "cur", "span", "lag", "state")
-OUTPUTS = ("flow", "residual", "state_out")
+INPUTS = PREDICTOR_INPUTS
+OUTPUTS = PREDICTOR_OUTPUTS
+__all__ = ["INPUTS", "OUTPUTS", "Predict", "render_prediction"]
 MAX_SPAN = 8  # frames between the two pictures of a motion pair; older raw pictures are capped
 
 
@@ -117,26 +125,28 @@ class Predict(Stage):
         )
 
     def open(self) -> None:
-        from streamer.onnx_model import OnnxModel
+        from streamer.onnx import OnnxModel
 
         p = self.params
         self.model = OnnxModel(
             self.ctx.resolve(p.model), providers=p.providers, threads=p.threads, name=self.name, kind="any"
         )
+        record = self.model.record
         if (
-            self.model.info.family != "predictor"
+            record is None
+            or record.family != FAMILY_PREDICTOR
             or sorted(self.model.input_names) != sorted(INPUTS)
             or sorted(self.model.output_names) != sorted(OUTPUTS)
         ):
+            family = record.family if record is not None else None
             raise StreamerError(
-                f"{self.name}: {p.model} is not a frame predictor (family {self.model.info.family!r}, "
+                f"{self.name}: {p.model} is not a frame predictor (family {family!r}, "
                 f"inputs {self.model.input_names}); expected one written by `python -m export predictor`"
             )
-        meta = _metadata(self.model)
-        self.multiple = max(1, int(meta.get("size_multiple", "16")))
-        self.state_channels = int(meta.get("state_channels", "32"))
-        self.state_scale = int(meta.get("state_scale", "16"))
-        self.scale = int(meta.get("input_scale", "4"))
+        self.multiple = record.size_multiple
+        self.state_channels = record.state_channels or 32
+        self.state_scale = record.state_scale or 16
+        self.scale = record.input_scale or 4
         self.log(self.model.describe())
         for key in ("predicted", "repeated", "faces_unfilled"):
             self.counters.setdefault(key, 0)
@@ -198,7 +208,7 @@ class Predict(Stage):
         if self.state is None:
             self.state = self._zero_state(self._small(self.out_last))
         result = self._run(self.out_last, prev, cur, span, lag, self.state)
-        self.state = result["state_out"]
+        self.state = result[PREDICTOR_STATE_OUTPUT]
         if not render:
             return None
         return render_prediction(self.out_last, result["flow"][0], result["residual"][0])
@@ -220,16 +230,15 @@ class Predict(Stage):
     ) -> dict[str, np.ndarray]:
         """One model call: ``image`` the padded last output, ``prev``/``cur`` the motion pair at
         1/``scale`` (default: the model's input scale)."""
-        return self.model.run_raw(
-            {
-                "image": self._small(image, scale)[None],
-                "prev": prev[None],
-                "cur": cur[None],
-                "span": np.array([max(1, span)], np.float32),
-                "lag": np.array([lag], np.float32),
-                "state": state,
-            }
+        feeds = predictor_feeds(
+            image=self._small(image, scale)[None],
+            prev=prev[None],
+            cur=cur[None],
+            span=max(1, span),
+            lag=lag,
+            state=state,
         )
+        return self.model.run_raw(feeds)
 
     def _advance(self, out: np.ndarray, index: int | None = None) -> None:
         """``out`` is the new last output; ``index`` given: it was really stylized upstream."""
@@ -372,7 +381,7 @@ class Predict(Stage):
             cur_small = self._small(self._pad(cur, mult), CROP_SCALE)
             span = min(frame.index - track.index, MAX_SPAN)
             result = self._run(track.styled, track.raw_small, cur_small, span, 0.0, track.state, CROP_SCALE)
-            track.state, track.index = result["state_out"], frame.index
+            track.state, track.index = result[PREDICTOR_STATE_OUTPUT], frame.index
             if real:  # the state has seen this frame; the window moves to the new crop
                 track.matrix = crops.matrices[i]
                 track.styled = self._pad(styled_all[i], mult)
@@ -411,37 +420,6 @@ class Predict(Stage):
         self.model = None  # type: ignore[assignment]
 
 
-def render_prediction(image: np.ndarray, flow: np.ndarray, residual: np.ndarray) -> np.ndarray:
-    """The full-size prediction from the model's 1/4-grid outputs: ``image`` (uint8 H x W x 3)
-    sampled at ``p + flow(p)`` (``flow`` float [2, H/4, W/4] in full-size pixels, bilinearly
-    upsampled; border pixels repeat) plus the upsampled ``residual`` ([3, H/4, W/4], levels).
-    OpenCV's resize + remap do in a few ms what ONNX Runtime's CPU GridSample needs ~10x for."""
-    import cv2
-
-    h, w = image.shape[:2]
-    up = cv2.resize(np.ascontiguousarray(flow.transpose(1, 2, 0)), (w, h), interpolation=cv2.INTER_LINEAR)
-    # one 2-channel float map, no second map: OpenCV accepts None, its stubs do not say so
-    warped = cv2.remap(  # type: ignore[call-overload]
-        image, cv2.add(up, _pixel_grid(h, w)), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    res = cv2.resize(
-        np.ascontiguousarray(residual.transpose(1, 2, 0)), (w, h), interpolation=cv2.INTER_LINEAR
-    )
-    # OpenCV's saturating add rounds like np.rint + clip; unlike numpy it releases the GIL, which
-    # matters when every stage of a graph is a Python thread
-    return cv2.add(warped, res, dtype=cv2.CV_8U)
-
-
-@functools.lru_cache(maxsize=8)
-def _pixel_grid(h: int, w: int) -> np.ndarray:
-    """float32 H x W x 2: each pixel's own (x, y), read-only, cached per size."""
-    grid = np.empty((h, w, 2), np.float32)
-    grid[..., 0] = np.arange(w, dtype=np.float32)[None, :]
-    grid[..., 1] = np.arange(h, dtype=np.float32)[:, None]
-    grid.flags.writeable = False
-    return grid
-
-
 def _within_window(window: np.ndarray, crop: np.ndarray, size: tuple[int, int]) -> bool:
     """Whether the centre of the face's own crop (matrix ``crop``) lies within ``WINDOW_SLACK``
     of the centre of the ``window`` crop, and the two crops have about the same scale."""
@@ -460,8 +438,3 @@ def _pts_step(frame: Frame) -> int:
     if not rate or not frame.time_base:
         return 1
     return max(1, round(1 / (rate * frame.time_base)))
-
-
-def _metadata(model: Any) -> dict[str, str]:
-    """The model's custom metadata (size multiple, state shape)."""
-    return dict(model.metadata)

@@ -25,33 +25,29 @@ Example::
       every: 2
 
 Models exported by ``python -m export`` carry their conventions in metadata; for other ("foreign")
-ONNX models give ``input_range``, ``layout`` and ``channel_order``.
+ONNX models give ``input_range`` (or ``mean`` and ``std`` in 0..255 units), ``layout`` and
+``channel_order``: the same parameters, resolved the same way, as verify and deepfake.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 import numpy as np
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from streamer.frame import Ann, Face, Frame
 from streamer.geometry import FaceCrops, crop_matrix, crop_with, eyes_of, paste_into
-from streamer.onnx_model import normalize_range
-from streamer.stages._model_params import ModelParams
+from streamer.stages._model_params import ForeignInputParams
 from streamer.stages.base import Stage, StageIO, StageParams, register, stage_io
-
-
-def _range(value: Any) -> Any:
-    return normalize_range(value) if isinstance(value, str) else value
 
 
 @register("translate")
 class Translate(Stage):
     """Runs an image-to-image ONNX model on the whole frame or on each face; sets `translated`."""
 
-    class Params(ModelParams):
+    class Params(ForeignInputParams):
         model: str
         """Path of the ONNX model (relative to the working directory or the graph file)."""
         region: Literal["frame", "faces"] = "frame"
@@ -69,12 +65,6 @@ class Translate(Stage):
         """Face crops: extra context on each side, as a fraction of the face box's longer side."""
         feather: float = Field(default=0.1, ge=0.0, le=0.5)
         """Face paste-back: width of the soft edge, as a fraction of the crop size."""
-        input_range: Annotated[Literal["0,1", "-1,1", "0,255"] | None, BeforeValidator(_range)] = None
-        """Foreign models only: the float range the model expects (ours record it in metadata)."""
-        layout: Literal["nhwc", "nchw"] | None = None
-        """Foreign models only: tensor layout of input and output."""
-        channel_order: Literal["rgb", "bgr"] | None = None
-        """Foreign models only: colour order the model expects."""
 
         @model_validator(mode="after")
         def _only_needs_faces(self) -> Translate.Params:
@@ -99,7 +89,7 @@ class Translate(Stage):
         )
 
     def open(self) -> None:
-        from streamer.onnx_model import OnnxModel
+        from streamer.onnx import OnnxModel
 
         p = self.params
         self.model = OnnxModel(
@@ -108,6 +98,8 @@ class Translate(Stage):
             threads=p.threads,
             name=self.name,
             input_range=p.input_range,
+            mean=p.mean,
+            std=p.std,
             layout=p.layout,
             channel_order=p.channel_order,
         )

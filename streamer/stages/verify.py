@@ -25,7 +25,9 @@ Example::
       threshold: 0.5        # default: the gallery's, else the model's
 
 Foreign embedders (ArcFace-style float models) need ``size`` (if not fixed by the model),
-``mean`` and ``std`` in 0..255 units (ArcFace: 127.5 and 127.5) and ``channel_order``.
+``mean`` and ``std`` in 0..255 units (ArcFace: 127.5 and 127.5) or ``input_range``, and
+``channel_order`` (``layout`` when the input shape does not show it): the same parameters,
+resolved the same way, as translate and deepfake.
 """
 
 from __future__ import annotations
@@ -90,6 +92,8 @@ class Verify(Stage):
             channel_order=p.channel_order,
             margin=p.margin,
             name=self.name,
+            input_range=p.input_range,
+            layout=p.layout,
         )
         self.gallery = Gallery.load(
             self.ctx.resolve(p.gallery), expected_embedder_id=self.embedder.embedder_id

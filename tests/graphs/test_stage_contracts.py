@@ -187,8 +187,8 @@ stages:
     assert cli.returncode == 1
     errors = [line for line in cli.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 2, cli.stderr
-    assert errors[0].startswith(f"error: {path}:6: stage 'style' (translate): ")
+    assert errors[0].startswith(f"error: {path}:6: stage 'style' (translate): key 'model': ")
     assert "nope.onnx" in errors[0]
-    assert errors[1].startswith(f"error: {path}:11: stage 'judge' (deepfake): ")
+    assert errors[1].startswith(f"error: {path}:11: stage 'judge' (deepfake): key 'model': ")
     assert "missing_too.onnx" in errors[1]
     assert "Traceback" not in cli.stderr

@@ -168,7 +168,9 @@ def test_export_matches_pytorch_on_real_crops(tmp_path: Path) -> None:
     crops = real_crops()
     out = tmp_path / "e.onnx"
     report = Report(0, {}, 0, 0.0)
-    export(net, out, {"family": "siamese", "threshold": "0.5"}, crops, report)
+    from streamer.model_contract import TASK_EMBEDDING, ModelMetadata
+
+    export(net, out, ModelMetadata(family="siamese", task=TASK_EMBEDDING, threshold=0.5), crops, report)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.onnx"]  # no temp files left
     onnx.checker.check_model(onnx.load(str(out)), full_check=True)
     got = session(out).run(["embedding"], {"image": crops})[0]

@@ -116,7 +116,7 @@ def test_cut_before_the_index_is_one_line_error(
     assert (
         len(err) == 1
         and err[0].startswith("error: ")
-        and f"stage 'cam' (capture): cannot read {src} as video" in err[0]
+        and f"stage 'cam' (capture): key 'uri': cannot read {src} as video" in err[0]
     )
 
 

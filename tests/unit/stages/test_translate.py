@@ -148,9 +148,12 @@ def test_batch_equals_one_at_a_time(models: dict[str, Path]) -> None:
 def test_foreign_model_through_params_equals_ours(models: dict[str, Path], astronaut: np.ndarray) -> None:
     frame = make_frame(0, image=astronaut)
     ours = _stage(model=str(models["ours"])).process(frame).image
-    foreign = _stage(model=str(models["foreign"]), input_range="-1..1", layout="nchw", channel_order="rgb")
-    assert foreign.params.input_range == "-1,1"
+    foreign = _stage(model=str(models["foreign"]), input_range="-1,1", layout="nchw", channel_order="rgb")
+    assert foreign.params.input_range == "-1..1"  # the old spelling still works; the contract's is kept
     assert np.abs(foreign.process(frame).image.astype(int) - ours).max() <= 1
+    # the same model described as mean/std (the face stages' vocabulary) gives the same picture
+    same = _stage(model=str(models["foreign"]), mean=127.5, std=127.5)
+    np.testing.assert_array_equal(same.process(frame).image, foreign.process(frame).image)
 
 
 def test_foreign_params_on_our_model_is_an_error(models: dict[str, Path]) -> None:
@@ -182,5 +185,8 @@ def test_params_validation() -> None:
     with pytest.raises(ValidationError):
         Translate.Params(model="m.onnx", colour="x")  # unknown keys are errors
     p = Translate.Params(model="m.onnx", providers=["cuda", "cpu"], input_range="0..255")
-    assert p.providers == ["cuda", "cpu"] and p.input_range == "0,255"
+    assert p.providers == ["cuda", "cpu"] and p.input_range == "0..255"
+    assert Translate.Params(model="m.onnx", input_range="0, 255").input_range == "0..255"
+    with pytest.raises(ValidationError, match="give one of them"):
+        Translate.Params(model="m.onnx", input_range="0..255", mean=0.0, std=1.0)
     assert Translate.Params(model="m.onnx", providers="cpu").providers == ["cpu"]

@@ -1,0 +1,115 @@
+"""The thread budget: the machine's cores divided among the stages that run thread pools.
+
+Every ONNX Runtime session and every codec starts, by default, one thread per core. A five-stage
+graph on 2 cores then runs ~8 busy threads that steal time from each other (and from the stages
+that cannot spread: face detection, Python glue). Instead the runner gives each stage that takes
+a ``threads`` parameter and leaves it at "automatic" a share of the cores, before anything
+opens:
+
+- a model stage (``translate``, ``verify``, ``deepfake``, ``predict``: ONNX Runtime) weighs 2;
+- a codec (``capture``'s decoder, ``encode``'s encoder) weighs 1;
+- each gets ``cores x weight / total`` threads, rounded so that the shares add up to the cores,
+  and at least 1 (with more such stages than cores, each gets 1).
+
+A stage with ``threads`` set in the YAML (or ``--set``) keeps its value and its cores are taken
+out of the budget first. ``STREAMER_CORES=N`` says how many cores the budget divides (default:
+the cores this process may run on); ``STREAMER_CORES=off`` turns the budget off (every pool
+takes its library's default, as before the budget existed: for comparisons). The plan is
+printed once at the start of a run (``threads: cam 1, style 1, out 1 (2 cores)``) and is in
+``--json``.
+
+Example on 2 cores, ``graphs/file_stylize.yaml`` (capture → face_detect → translate → encode):
+capture 1, translate 1, encode 1 threads (weights 1 + 2 + 1 on 2 cores: every share rounds to
+at least one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Any
+
+ENV_VAR = "STREAMER_CORES"
+MODEL_WEIGHT = 2
+CODEC_WEIGHT = 1
+
+
+def available_cores() -> int:
+    """Cores the budget divides: ``STREAMER_CORES``, else the cores this process may use."""
+    raw = os.environ.get(ENV_VAR, "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value >= 1:
+            return value
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _weight(params: Any) -> int | None:
+    """The stage's weight when it takes ``threads`` and leaves it automatic, else None."""
+    if "threads" not in type(params).model_fields:
+        return None
+    if params.threads not in (None, 0):
+        return None
+    from streamer.stages._model_params import ModelParams
+
+    return MODEL_WEIGHT if isinstance(params, ModelParams) else CODEC_WEIGHT
+
+
+def enabled() -> bool:
+    """False when ``STREAMER_CORES=off``."""
+    return os.environ.get(ENV_VAR, "").strip().lower() != "off"
+
+
+def plan(stages: dict[str, Any], cores: int | None = None) -> dict[str, int]:
+    """Threads for each stage whose params leave ``threads`` automatic; ``stages`` maps a stage
+    name to its params. Explicit values elsewhere are subtracted from the cores first."""
+    if cores is None and not enabled():
+        return {}
+    cores = available_cores() if cores is None else max(1, cores)
+    weights = {name: w for name, p in stages.items() if (w := _weight(p)) is not None}
+    if not weights:
+        return {}
+    taken = sum(
+        int(p.threads)
+        for p in stages.values()
+        if "threads" in type(p).model_fields and p.threads not in (None, 0)
+    )
+    free = max(len(weights), cores - taken)
+    total = sum(weights.values())
+    exact = {name: free * w / total for name, w in weights.items()}
+    shares = {name: max(1, math.floor(x)) for name, x in exact.items()}
+    left = free - sum(shares.values())
+    for name in sorted(exact, key=lambda n: exact[n] - math.floor(exact[n]), reverse=True):
+        if left <= 0:
+            break
+        shares[name] += 1
+        left -= 1
+    return shares
+
+
+def apply(spec: Any, cores: int | None = None) -> tuple[Any, dict[str, int]]:
+    """``spec`` with the planned threads written into each automatic stage's params, and the plan."""
+    shares = plan({s.name: s.params for s in spec.stages}, cores)
+    if not shares:
+        return spec, shares
+    stages = tuple(
+        dataclasses.replace(s, params=s.params.model_copy(update={"threads": shares[s.name]}))
+        if s.name in shares
+        else s
+        for s in spec.stages
+    )
+    return dataclasses.replace(spec, stages=stages), shares
+
+
+def describe(shares: dict[str, int], cores: int | None = None) -> str:
+    """``threads: cam 1, style 1, out 1 (2 cores)``."""
+    cores = available_cores() if cores is None else cores
+    parts = ", ".join(f"{name} {n}" for name, n in shares.items())
+    return f"threads: {parts} ({cores} cores; set STAGE.threads to override)"
