@@ -10,7 +10,9 @@ alike, and reports medians of CPU time (user + sys of the child process, from
   audio copy; PyAV's bundled FFmpeg and x264), to tell our overhead from the codec builds';
 - ``streamer``: ``python -m streamer run graphs/file_transcode.yaml --set out.preset=veryfast``
   from this checkout;
-- ``streamer (before)``: the same from another checkout (``--before /work/main``), optional;
+- ``before``: the same from another checkout (``--before /work/main``), optional;
+- ``... cores=off``: the same with ``STREAMER_CORES=off`` (no thread budget: decoder and
+  encoder at their default threads, as the ffmpeg command line runs them);
 - ``startup``: streamer on one frame (``--max-frames 1``): Python, imports, opening input and
   output.
 
@@ -96,7 +98,9 @@ def pyav_loop(src: str, dst: str) -> None:
 
 
 def commands(inp: Path, tmp: Path, before: Path | None) -> dict[str, tuple[list[str], Path]]:
-    """Name -> (argv, working directory)."""
+    """Name -> (argv, working directory). A name ending in ``cores=off`` runs with
+    ``STREAMER_CORES=off`` (the thread budget off: every codec at its library's default threads,
+    as the ffmpeg command line runs them)."""
     py = sys.executable
     streamer = ["-m", "streamer", "run", "graphs/file_transcode.yaml", "-q", f"--set=cam.uri={inp}"]
     cmds = {
@@ -108,11 +112,13 @@ def commands(inp: Path, tmp: Path, before: Path | None) -> dict[str, tuple[list[
         "pyav loop": ([py, str(Path(__file__).resolve()), "--pyav-loop", str(inp), str(tmp / "pyav.mp4")], ROOT),
         "streamer": ([py, *streamer, f"--set=out.path={tmp / 'after.mp4'}", f"--set=out.preset={PRESET}"], ROOT),
     }  # fmt: skip
+    cmds["streamer cores=off"] = cmds["streamer"]
     if before is not None:
-        cmds["streamer (before)"] = (
+        cmds["before"] = (
             [py, *streamer, f"--set=out.path={tmp / 'before.mp4'}", f"--set=out.preset={PRESET}"],
             before,
         )
+        cmds["before cores=off"] = cmds["before"]
     cmds["startup (1 frame)"] = (
         [py, *streamer, "--max-frames=1", f"--set=out.path={tmp / 'one.mp4'}", f"--set=out.preset={PRESET}"],
         ROOT,
@@ -120,9 +126,11 @@ def commands(inp: Path, tmp: Path, before: Path | None) -> dict[str, tuple[list[
     return cmds
 
 
-def timed(argv: list[str], cwd: Path) -> tuple[float, float]:
+def timed(argv: list[str], cwd: Path, *, off: bool = False) -> tuple[float, float]:
     """(CPU seconds user + sys, wall seconds) of one run of ``argv``."""
     env = dict(os.environ, PYTHONPATH=str(cwd))  # each checkout imports its own streamer
+    if off:
+        env["STREAMER_CORES"] = "off"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -169,7 +177,7 @@ def main() -> None:
         cmds = commands(inp.resolve(), tmp, args.before.resolve() if args.before else None)
         for r in range(args.rounds):
             for name, (argv, cwd) in cmds.items():
-                runs.setdefault(name, []).append(timed(argv, cwd))
+                runs.setdefault(name, []).append(timed(argv, cwd, off=name.endswith("cores=off")))
             print(f"round {r + 1}/{args.rounds}: " + ", ".join(
                 f"{n} {runs[n][-1][0]:.2f}/{runs[n][-1][1]:.2f}" for n in cmds), flush=True)  # fmt: skip
         outputs = {
@@ -177,7 +185,7 @@ def main() -> None:
             for name, f in (("ffmpeg", "ffmpeg.mp4"), ("pyav loop", "pyav.mp4"), ("streamer", "after.mp4"))
         }
         if args.before:
-            outputs["streamer (before)"] = probe(tmp / "before.mp4")
+            outputs["before"] = probe(tmp / "before.mp4")
     med = {
         n: (statistics.median(c for c, _ in v), statistics.median(w for _, w in v)) for n, v in runs.items()
     }
@@ -191,7 +199,10 @@ def main() -> None:
     result = {
         "input": str(inp),
         "rounds": args.rounds,
-        "commands": {n: " ".join(a) + f"  (cwd {c})" for n, (a, c) in cmds.items()},
+        "commands": {
+            n: ("STREAMER_CORES=off " if n.endswith("cores=off") else "") + " ".join(a) + f"  (cwd {c})"
+            for n, (a, c) in cmds.items()
+        },
         "runs_cpu_wall_s": runs,
         "median_cpu_s": {n: m[0] for n, m in med.items()},
         "median_wall_s": {n: m[1] for n, m in med.items()},
