@@ -71,6 +71,22 @@ TRAINED: dict[str, tuple[str, str]] = {
 }
 
 
+# Families read from another framework's own file format (no PyTorch checkpoint).
+CONVERTED: dict[str, tuple[str, str]] = {
+    "dlib-resnet": (
+        "export.export_dlib",
+        "dlib's ResNet face descriptor (.dat) -> face embedder (models/face_embedder.onnx)",
+    ),
+}
+
+
+def _converter(name: str) -> Callable[[list[str]], int]:
+    import importlib
+
+    module: Any = importlib.import_module(CONVERTED[name][0])
+    return module.main  # type: ignore[no-any-return]
+
+
 def _trainer(name: str) -> Callable[[list[str]], int]:
     import importlib
 
@@ -121,6 +137,9 @@ def _list() -> int:
         print(
             f"{name:<{width}}  {i.task:<15} size x{i.size_multiple:<2} pref {i.preferred_size:<4} {i.summary}"
         )
+    print("\nconverted from another framework's file (`python -m export NAME --help`):")
+    for name, (_, summary) in CONVERTED.items():
+        print(f"  {name:<13} {summary}")
     print("\ntrained by the project (no checkpoint; `python -m export defaults` runs them all):")
     for name, (_, summary) in TRAINED.items():
         print(f"  {name:<13} {summary}")
@@ -135,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list()
         if argv and argv[0] == "defaults":
             return _defaults(argv[1:])
+        if argv and argv[0] in CONVERTED:  # converted from another framework's own file format
+            return _converter(argv[0])(argv[1:])
         if argv and argv[0] in TRAINED:  # trained here from data built offline, no checkpoint
             return _trainer(argv[0])(argv[1:])
         from export.registry import families

@@ -79,8 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gallery", type=Path, required=True, help="gallery file (created if absent)")
     p.add_argument("--name", required=True, help="the person's name")
     p.add_argument("images", type=Path, nargs="+", help="photos of the person (one is enough)")
-    p.add_argument("--model", type=Path, default=Path("models/embedder.onnx"), help="face embedder ONNX")
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=Path("models/face_embedder.onnx"),
+        help="face embedder ONNX (default: dlib's ResNet, built by `python -m export dlib-resnet`)",
+    )
     p.add_argument("--threshold", type=float, help="cosine distance threshold stored in the gallery")
+    p.add_argument(
+        "--replace", action="store_true", help="replace an enrolled name instead of adding these photos to it"
+    )
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
     p = sub.add_parser("models", help="list or fetch the model files face detection needs")
@@ -226,7 +234,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_enroll(args: argparse.Namespace) -> int:
     from streamer.enroll import run_enroll
 
-    print(run_enroll(args.gallery, args.name, list(args.images), args.model, args.threshold))
+    print(
+        run_enroll(
+            args.gallery, args.name, list(args.images), args.model, args.threshold, replace=args.replace
+        )
+    )
     return 0
 
 

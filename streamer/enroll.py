@@ -3,8 +3,9 @@
 ``streamer enroll --gallery out/gallery.json --name alice alice1.jpg alice2.jpg``: each photo is
 read, its faces found with the same detector the graphs use, the largest face embedded with the
 same crop the ``verify`` stage uses, and the embeddings of all photos averaged into one entry.
-One photo is enough; several (different light, angle) make the entry steadier. Enrolling a
-name again replaces it. The gallery records the embedder's id, so a graph with another
+One photo is enough; several (different light, angle) make the entry steadier, and the summary
+says how many were averaged. Enrolling a name again adds the new photos to its average, or
+replaces it with ``--replace``. The gallery records the embedder's id, so a graph with another
 embedder refuses it instead of matching nonsense.
 
 Every problem a user can cause (unreadable photo, no face in it, missing model, a gallery from
@@ -21,7 +22,7 @@ import numpy as np
 from streamer.errors import StreamerError
 from streamer.frame import Face
 
-DEFAULT_MODEL = Path("models/embedder.onnx")
+DEFAULT_MODEL = Path("models/face_embedder.onnx")
 Detect = Callable[[np.ndarray], Sequence[Face]]
 
 
@@ -73,6 +74,7 @@ def run_enroll(
     detector_range: str = "short",
     detect: Detect | None = None,
     threads: int | None = None,
+    replace: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> str:
     """Enroll ``name`` from ``images`` into ``gallery`` (created if missing); return the summary
@@ -117,13 +119,18 @@ def run_enroll(
         raise GalleryError(
             f"{model} records no threshold; give one with --threshold (a cosine distance, e.g. 0.5)"
         )
-    replaced = book.add(name, np.stack(vectors), sources=[str(p) for p in images])
+    existed = book.add(name, np.stack(vectors), sources=[str(p) for p in images], replace=replace)
     book.embedder = str(model)
     book.save(gallery)
     n = len(images)
-    verb = "replaced" if replaced else "enrolled"
+    photos_said = f"{n} image{'s' if n != 1 else ''}" + (" (averaged)" if n > 1 else "")
+    if existed and not replace:
+        total = next(p.images for p in book.people if p.name == name)
+        verb, photos_said = "added to", f"{photos_said}, now {total} images averaged"
+    else:
+        verb = "replaced" if existed else "enrolled"
     return (
-        f"{verb} '{name}' from {n} image{'s' if n != 1 else ''} in {gallery} "
+        f"{verb} '{name}' from {photos_said} in {gallery} "
         f"({len(book.people)} {'person' if len(book.people) == 1 else 'people'}, "
         f"embedder {book.embedder_id}, threshold {book.threshold:g})"
     )

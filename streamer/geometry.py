@@ -26,7 +26,7 @@ import numpy as np
 
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]
-ColorMatch = Literal["lab", "rgb"] | bool
+ColorMatch = Literal["lab", "rgb", "chroma"] | bool
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,54 @@ def _feather_mask(height: int, width: int, feather: float) -> np.ndarray:
     return mask
 
 
+def face_mask(size: int, keypoints: np.ndarray | None, box: np.ndarray | None, feather: float) -> np.ndarray:
+    """float32 [size, size] mask in a face crop's pixels shaped like the face: an ellipse from the
+    face's BlazeFace keypoints in crop pixels (eyes, nose, mouth, ears: centred on the nose, as wide
+    as the ears are apart, from the brow to below the chin, tilted with the eye line), else the
+    ellipse inscribed in ``box`` (crop pixels), else the one inscribed in the crop. 1 inside,
+    a smoothstep ramp ``feather`` x the ellipse's shorter axis wide *inside* its edge, and exactly
+    0 outside the ellipse, so a paste through it cannot touch anything outside the face."""
+    if keypoints is not None and len(keypoints) >= 4:
+        k = np.asarray(keypoints, np.float64)
+        eyes, nose, mouth = (k[0] + k[1]) / 2.0, k[2], k[3]
+        eye_vec = k[1] - k[0]
+        eye_dist = float(np.hypot(*eye_vec)) or 1.0
+        angle = math.atan2(eye_vec[1], eye_vec[0])
+        width = float(np.hypot(*(k[5] - k[4]))) if len(k) >= 6 else 0.0
+        half_w = max(width / 2.0, 0.95 * eye_dist)
+        down = float(np.hypot(*(mouth - eyes))) or eye_dist
+        half_h = 1.45 * down
+        center = nose + 0.1 * (mouth - eyes)
+    else:
+        x1, y1, x2, y2 = (float(v) for v in (box if box is not None else (0, 0, size, size)))
+        center, half_w, half_h, angle = (
+            np.array([(x1 + x2) / 2, (y1 + y2) / 2]),
+            (x2 - x1) / 2,
+            (y2 - y1) / 2,
+            0.0,
+        )
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    c, s = math.cos(angle), math.sin(angle)
+    dx, dy = xs - np.float32(center[0]), ys - np.float32(center[1])
+    u = (dx * c + dy * s) / np.float32(max(half_w, 1.0))
+    v = (-dx * s + dy * c) / np.float32(max(half_h, 1.0))
+    inside = 1.0 - np.sqrt(u * u + v * v)  # > 0 inside: the fraction of the way from edge to centre
+    if feather <= 0:
+        return (inside > 0).astype(np.float32)
+    r = np.clip(inside / np.float32(2.0 * feather), 0.0, 1.0)  # ramp: feather x the axis' full length
+    return (r * r * (3.0 - 2.0 * r)).astype(np.float32)
+
+
+def keep_chroma(styled: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """uint8 RGB: the brightness (Y of YCrCb) of ``styled`` with the colour (Cr, Cb) of ``source``:
+    a style changes the strokes and shading, the face keeps its own skin and background colours."""
+    import cv2
+
+    y = cv2.cvtColor(styled, cv2.COLOR_RGB2YCrCb)
+    y[..., 1:] = cv2.cvtColor(source, cv2.COLOR_RGB2YCrCb)[..., 1:]
+    return cv2.cvtColor(y, cv2.COLOR_YCrCb2RGB)
+
+
 def _match_colors(src: np.ndarray, ref: np.ndarray, weight: np.ndarray, space: str) -> np.ndarray:
     """``src`` (float32 RGB 0..255) with per-channel mean/std moved to those of ``ref`` (both
     weighted by ``weight``), in Lab or RGB."""
@@ -190,11 +238,14 @@ def paste_into(
     *,
     feather: float = 0.1,
     color_match: ColorMatch = False,
+    mask: np.ndarray | None = None,
 ) -> None:
     """Blend ``crop`` back into ``out`` in place (``out`` must be an image the caller owns);
     ``m`` maps the frame onto the crop's own pixel grid (resize the crop first if a model
     changed its size). ``color_match`` ("lab", "rgb" or True for Lab) first gives the crop
-    the colour mean/std of the picture it replaces."""
+    the colour mean/std of the picture it replaces; "chroma" keeps the picture's own colours
+    (:func:`keep_chroma`). ``mask`` (float32, the crop's size; :func:`face_mask`) replaces the
+    feathered square: where it is 0 the picture is left exactly as it was."""
     import cv2
 
     h, w = out.shape[:2]
@@ -209,19 +260,25 @@ def paste_into(
         return  # the crop lies outside the frame
     roi_inv = inv.copy()
     roi_inv[:, 2] -= (x0, y0)  # warp straight into the region of interest
-    mask = feather_mask(size_h, size_w, feather)
+    if mask is None:
+        mask = feather_mask(size_h, size_w, feather)
+    elif mask.shape != (size_h, size_w):
+        raise ValueError(f"paste_into: mask of {mask.shape} for a crop of {(size_h, size_w)}")
     src = crop
     if color_match:
         space = "lab" if color_match is True else str(color_match)
-        ref = cv2.warpAffine(
+        ref8 = cv2.warpAffine(
             out,
             np.asarray(m, np.float64),
             (size_w, size_h),
             flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REFLECT_101,
-        ).astype(np.float32)
-        matched = _match_colors(crop.astype(np.float32), ref, mask, space)
-        src = np.clip(np.rint(matched), 0, 255).astype(np.uint8)
+        )
+        if space == "chroma":
+            src = keep_chroma(crop, ref8)
+        else:
+            matched = _match_colors(crop.astype(np.float32), ref8.astype(np.float32), mask, space)
+            src = np.clip(np.rint(matched), 0, 255).astype(np.uint8)
     size = (x1 - x0, y1 - y0)
     # uint8 warp and OpenCV's weighted blend: ~5x faster than the same sums in float32 numpy
     warped = cv2.warpAffine(src, roi_inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

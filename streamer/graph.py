@@ -24,7 +24,11 @@ from streamer.frame import GEOMETRIC, Ann
 from streamer.stages.base import Mode, Source, Stage, StageParams, load_all, stage_class
 
 RESERVED = ("name", "type", "input")
-TOP_LEVEL = ("name", "mode", "stages")
+TOP_LEVEL = ("name", "mode", "max_in_flight", "stages")
+#: Live admission (DESIGN 3.4a): frames of one source inside the graph at once, by default. Two let
+#: two stages work at the same time (one frame each) while a third frame would only wait in a queue.
+MAX_IN_FLIGHT = 2
+MAX_IN_FLIGHT_LIMIT = 64
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class GraphSpec:
     stages: tuple[StageSpec, ...]  # topological order, sources first
     path: Path | None = None
     consumers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: live: frames of each source admitted into the graph at once (0: no admission); offline: unused
+    max_in_flight: int = MAX_IN_FLIGHT
 
     def stage(self, name: str) -> StageSpec:
         for s in self.stages:
@@ -183,10 +189,11 @@ def parse_override(text: str) -> tuple[str | None, str, Any]:
     except yaml.YAMLError:
         value = raw
     if "." not in target:
-        if target in ("mode", "name"):
+        if target in ("mode", "name", "max_in_flight"):
             return None, target, value
         raise GraphError(
-            f"--set {text!r}: expected STAGE.KEY=VALUE (or mode=live|offline), got no stage name"
+            f"--set {text!r}: expected STAGE.KEY=VALUE (or mode=live|offline, max_in_flight=N),"
+            " got no stage name"
         )
     stage, key = target.split(".", 1)
     if not stage or not key:
@@ -303,6 +310,7 @@ def build_graph(
 
     graph_name = doc.get("name") or (path.stem if path else "graph")
     graph_mode = doc.get("mode")
+    max_in_flight = doc.get("max_in_flight", MAX_IN_FLIGHT)
     for text in overrides:
         try:
             stage, key, value = parse_override(text)
@@ -312,6 +320,8 @@ def build_graph(
         if stage is None:
             if key == "mode":
                 graph_mode = value
+            elif key == "max_in_flight":
+                max_in_flight = value
             else:
                 graph_name = value
             continue
@@ -325,6 +335,16 @@ def build_graph(
         errors.append(f"{fname}: key 'mode': expected live or offline, got {graph_mode!r}")
     if not isinstance(graph_name, str):
         errors.append(f"{fname}: key 'name': expected a string, got {graph_name!r}")
+    if (
+        isinstance(max_in_flight, bool)
+        or not isinstance(max_in_flight, int)
+        or not 0 <= max_in_flight <= MAX_IN_FLIGHT_LIMIT
+    ):
+        errors.append(
+            f"{fname}: key 'max_in_flight': expected an integer from 0 (no admission) to"
+            f" {MAX_IN_FLIGHT_LIMIT}, got {max_in_flight!r}"
+        )
+        max_in_flight = MAX_IN_FLIGHT
 
     specs: list[StageSpec] = []
     prev: str | None = None
@@ -346,6 +366,12 @@ def build_graph(
         if cls.role == "source":
             if has_input:
                 errors.append(f"{where}: key 'input': a source takes no input")
+                continue
+            if entry.get("queue_policy") is not None:
+                errors.append(
+                    f"{where}: key 'queue_policy': a source has no input queue; expected it on a stage"
+                    " after the source (admission at the entrance: the graph's max_in_flight)"
+                )
                 continue
             inp = None
         else:
@@ -412,6 +438,7 @@ def build_graph(
         stages=tuple(ordered),
         path=path,
         consumers={k: tuple(v) for k, v in consumers.items()},
+        max_in_flight=max_in_flight,
     )
 
 

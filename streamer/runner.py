@@ -4,10 +4,38 @@ Trade-off, per mode (the graph's ``mode``):
 
 - ``offline``: a full queue blocks its producer, so nothing is ever lost and the graph runs
   exactly as fast as its slowest stage. Every source frame reaches every sink once.
-- ``live``: a full queue drops its *oldest* frame to make room for the newest one and counts
-  the drop against the receiving stage (MediaPipe's flow limiter, roboflow's DROP_OLDEST):
-  latency stays bounded when a stage cannot keep up. Audio packets of a dropped frame move
-  onto the frame that replaced it, so an encoder copying audio loses none.
+- ``live``: latency must stay bounded when a stage cannot keep up, so frames are dropped; the
+  question is where. Each source admits a frame into the graph only while fewer than
+  ``max_in_flight`` of its frames are inside it (MediaPipe's flow limiter); a frame that finds
+  no room is dropped at the entrance and counted in the source's ``drops``, before any stage
+  has worked on it. An admitted frame then moves through blocking queues and is never dropped
+  in the middle of the graph, so no work is wasted on frames that a later stage would drop.
+  A frame leaves the graph (frees its place) when every branch is done with it: each sink has
+  written it, or a stage passed nothing on for it, or it was handed to a ``newest`` input (a
+  preview is best effort: it never holds the entrance shut); frames a stage emits for it
+  (``predict`` fills a gap with several) belong to it. The last frame of a stream waits for
+  room instead of being dropped, so an output ends where its source ended. Audio packets of a
+  frame dropped at the entrance move onto the next admitted frame (or after the last one), so
+  an encoder copying audio loses none.
+
+Each stage's input queue has a policy (``streamer.stages.base.input_queue``): ``block`` (the
+default of both modes, and of recording sinks) or ``newest`` (declared by preview sinks such as
+``display`` and honoured in live mode; or ``queue_policy: newest`` in YAML): a full ``newest``
+queue drops its oldest frame, counts the drop against the receiving stage and moves the dropped
+frame's audio onto the newest. With ``max_in_flight: 0`` (no admission), live processing
+stages default to ``newest``: the drop-oldest queues of before.
+
+Example config (graph YAML)::
+
+    mode: live
+    max_in_flight: 2        # per source; 0 turns admission off
+    stages:
+      - {name: cam, type: capture, uri: 0}
+      - {name: faces, type: face_detect}
+      - {name: style, type: translate, model: models/face_drawing.onnx}
+      - {name: rec, type: encode, path: out/rec.mp4}          # blocks: records every admitted frame
+      - {name: win, type: display, input: style}              # keeps the newest
+      - {name: log, type: events, input: faces, queue_policy: block, queue: 8}
 
 End of stream is an ``_End`` item that flows through the graph behind the last frame; a stage
 flushes held frames when it sees it and passes it on. The first unhandled error in a stage
@@ -38,11 +66,9 @@ from streamer.errors import StageError, StreamerError
 from streamer.frame import Frame
 from streamer.graph import GraphSpec, instantiate
 from streamer.metrics import Progress, StageMetrics, summary_table
-from streamer.stages.base import RunContext, Sink, Source, Stage
+from streamer.stages.base import QueuePolicy, RunContext, Sink, Source, Stage, input_queue
 
 POLL = 0.05  # seconds between checks of stop/abort while waiting
-OFFLINE_QUEUE = 4
-LIVE_QUEUE = 1
 
 
 def _key_named_in(params: Any, message: str) -> str | None:
@@ -80,54 +106,136 @@ class _End:
     audio: tuple[Any, ...] = ()
 
 
-class Edge:
-    """A bounded queue in front of one stage; blocking (offline) or drop-oldest (live)."""
+class Ticket:
+    """An admitted frame's place in the graph: one reference per queue slot or stage holding the
+    frame (or a frame emitted for it); when the last is released the place is free again."""
 
-    def __init__(self, maxsize: int, *, live: bool, abort: threading.Event, metrics: StageMetrics):
-        self.maxsize = maxsize
-        self.live = live
+    __slots__ = ("gate", "refs")
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.refs = 1  # the source's own, released once it has handed the frame on
+
+
+class Gate:
+    """Live admission for one source: at most ``limit`` of its frames inside the graph at once.
+
+    The source asks before handing a frame on (``try_admit``, never waits: a frame without room
+    is dropped at the entrance) except for the last frame of its stream (``admit_waiting``).
+    Queues and stages take and release references of the frame's :class:`Ticket`; ``peak`` is
+    the most frames ever in flight at once (tests, diagnostics)."""
+
+    def __init__(self, limit: int, *, abort: threading.Event) -> None:
+        self.limit = limit
         self.abort = abort
-        self.metrics = metrics
-        self._items: deque[Frame | _End] = deque()
+        self.in_flight = 0
+        self.peak = 0
         self._cond = threading.Condition()
 
-    def put(self, item: Frame | _End) -> None:
+    def _admit(self) -> Ticket:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        return Ticket(self)
+
+    def try_admit(self) -> Ticket | None:
+        """A ticket if the graph has room for one more frame of this source, else None."""
         with self._cond:
-            if self.live or isinstance(item, _End):
-                # live: never block the producer; end-of-stream is never refused or dropped
+            return self._admit() if self.in_flight < self.limit else None
+
+    def admit_waiting(self) -> Ticket | None:
+        """Wait for room (the last frame of a stream); None once the graph is aborted."""
+        with self._cond:
+            while self.in_flight >= self.limit:
+                if self.abort.is_set():
+                    return None
+                self._cond.wait(POLL)
+            return self._admit()
+
+    def acquire(self, ticket: Ticket) -> None:
+        with self._cond:
+            ticket.refs += 1
+
+    def release(self, ticket: Ticket) -> None:
+        with self._cond:
+            ticket.refs -= 1
+            if ticket.refs == 0:
+                self.in_flight -= 1
+                self._cond.notify_all()
+
+
+def _release(ticket: Ticket | None) -> None:
+    if ticket is not None:
+        ticket.gate.release(ticket)
+
+
+class Edge:
+    """A bounded queue in front of one stage, with its input's policy when full: ``block`` (the
+    producer waits; nothing is lost) or ``newest`` (the oldest frame is dropped and counted, its
+    audio moves onto the newest).
+
+    Only a ``block`` queue holds the admission ticket of a frame: a ``newest`` input is best
+    effort (a preview), so a frame handed to it no longer counts as in flight, and a slow
+    preview drops at its own queue instead of holding the entrance shut for the recording."""
+
+    def __init__(self, maxsize: int, *, policy: QueuePolicy, abort: threading.Event, metrics: StageMetrics):
+        self.maxsize = maxsize
+        self.policy = policy
+        self.abort = abort
+        self.metrics = metrics
+        self._items: deque[tuple[Frame | _End, Ticket | None]] = deque()
+        self._cond = threading.Condition()
+
+    def put(self, item: Frame | _End, ticket: Ticket | None = None) -> None:
+        """Queue ``item``; a ``block`` queue takes its own reference of ``ticket`` (the caller keeps
+        its own), a ``newest`` queue none."""
+        with self._cond:
+            if self.policy == "newest" or isinstance(item, _End):
+                # never block the producer; end-of-stream is never refused or dropped
                 while isinstance(item, Frame) and len(self._items) >= self.maxsize:
-                    old = self._items.popleft()
+                    old, old_ticket = self._items.popleft()
                     if isinstance(old, _End):  # cannot happen (End is last); keep it anyway
-                        self._items.appendleft(old)
+                        self._items.appendleft((old, old_ticket))
                         break
                     self.metrics.drops += 1
+                    _release(old_ticket)  # always None: a newest queue holds no tickets
                     if old.audio:
                         item = item.replace(audio=old.audio + item.audio)
-                self._items.append(item)
-                self._cond.notify()
-                return
-            while len(self._items) >= self.maxsize:
-                if self.abort.is_set():
-                    return
-                self._cond.wait(POLL)
-            self._items.append(item)
-            self._cond.notify()
+            else:
+                while len(self._items) >= self.maxsize:
+                    if self.abort.is_set():
+                        return
+                    self._cond.wait(POLL)
+            if ticket is not None and self.policy == "newest":
+                ticket = None
+            if ticket is not None:
+                ticket.gate.acquire(ticket)
+            self._items.append((item, ticket))
+            self._cond.notify_all()
 
-    def get(self) -> Frame | _End | None:
-        """The next item, or None once the graph is aborted."""
+    def take(self) -> tuple[Frame | _End, Ticket | None] | None:
+        """The next item and its ticket (the caller now holds that reference), or None once the
+        graph is aborted."""
         with self._cond:
             while not self._items:
                 if self.abort.is_set():
                     return None
                 self._cond.wait(POLL)
-            item = self._items.popleft()
-            self._cond.notify()
-            return item
+            entry = self._items.popleft()
+            self._cond.notify_all()
+            return entry
+
+    def get(self) -> Frame | _End | None:
+        """The next item (its ticket released), or None once the graph is aborted."""
+        entry = self.take()
+        if entry is None:
+            return None
+        _release(entry[1])
+        return entry[0]
 
     def __len__(self) -> int:
         """Frames waiting (end of stream is not counted: it never takes a frame's place)."""
         with self._cond:
-            return sum(1 for i in self._items if isinstance(i, Frame))
+            return sum(1 for i, _ in self._items if isinstance(i, Frame))
 
 
 @dataclass
@@ -198,16 +306,28 @@ class GraphRunner:
         )
         spec, self.threads = thread_budget.apply(spec)  # a share of the cores per thread pool
         self.spec = spec
-        if self.threads:
+        if self.threads and not self.options.quiet:  # --quiet: only what matters (in --json anyway)
             self.ctx.log(thread_budget.describe(self.threads))
         self.stages: dict[str, Stage] = instantiate(spec, self.ctx)
         self.metrics = {s.name: StageMetrics(s.name, s.type) for s in spec.stages}
         live = spec.mode == "live"
+        self._warnings: list[str] = []
         self.inbox: dict[str, Edge] = {}
         for s in spec.stages:
             if s.input is not None:
-                size = s.params.queue or (LIVE_QUEUE if live else OFFLINE_QUEUE)
-                self.inbox[s.name] = Edge(size, live=live, abort=self.abort, metrics=self.metrics[s.name])
+                q = input_queue(s.cls, s.params, mode=spec.mode, max_in_flight=spec.max_in_flight)
+                self.inbox[s.name] = Edge(
+                    q.size, policy=q.policy, abort=self.abort, metrics=self.metrics[s.name]
+                )
+                if not live and q.policy == "newest":
+                    self._warnings.append(
+                        f"stage '{s.name}' ({s.type}): queue_policy: newest drops frames in offline mode"
+                        " (counted in its drops); remove it to keep every frame"
+                    )
+        # live admission at the entrance, one gate per source (DESIGN 3.4a)
+        self.gates: dict[str, Gate] = {}
+        if live and spec.max_in_flight > 0:
+            self.gates = {s.name: Gate(spec.max_in_flight, abort=self.abort) for s in spec.sources}
         self.outs: dict[str, list[Edge]] = {
             s.name: [self.inbox[c] for c in spec.consumers.get(s.name, ())] for s in spec.stages
         }
@@ -219,7 +339,6 @@ class GraphRunner:
         self._error_lock = threading.Lock()
         self._stopped_by: str | None = None
         self._signals = 0
-        self._warnings: list[str] = []
 
     # ---- errors and stopping -------------------------------------------------------------
     def _fail(self, stage: str, frame: int | None, exc: BaseException) -> None:
@@ -245,14 +364,16 @@ class GraphRunner:
         self.request_stop("signal")
 
     # ---- workers --------------------------------------------------------------------------
-    def _emit(self, name: str, items: Sequence[Frame] | Frame | None) -> int:
+    def _emit(self, name: str, items: Sequence[Frame] | Frame | None, ticket: Ticket | None = None) -> int:
+        """Hand frames on to every consumer; each frame emitted for an admitted one carries its
+        ticket, so the admitted frame stays in flight until all of them are done."""
         if items is None:
             return 0
         if isinstance(items, Frame):
             items = (items,)
         for item in items:
             for edge in self.outs[name]:
-                edge.put(item)
+                edge.put(item, ticket)
         return len(items)
 
     def _paced(self, frames: Generator[Frame, None, None]) -> Generator[Frame, None, None]:
@@ -273,11 +394,22 @@ class GraphRunner:
         if not self._open_then_wait(name, src):
             return
         m = self.metrics[name]
+        gate = self.gates.get(name)
         limit = self.options.max_frames
         natural = False
         index: int | None = None
+        held: Frame | None = None  # live: the newest frame refused at the entrance, in case it is the last
+        carry: tuple[Any, ...] = ()  # audio of frames dropped at the entrance, for the next admitted one
         gen = src.frames()
         frames = self._paced(gen)
+
+        def admit(frame: Frame, ticket: Ticket) -> None:
+            nonlocal carry
+            if carry:
+                frame, carry = frame.replace(audio=carry + frame.audio), ()
+            self._emit(name, frame, ticket)
+            ticket.gate.release(ticket)  # the source's own reference: the queues hold theirs
+
         try:
             count = 0
             while not self.stop.is_set():
@@ -288,23 +420,44 @@ class GraphRunner:
                     break
                 index = frame.index
                 ended = time.perf_counter()
-                self._emit(name, frame)
-                m.record(t, ended, 1, n_in=0, handed_on=time.perf_counter())
                 count += 1
-                if limit is not None and count >= limit:
+                last = limit is not None and count >= limit
+                if gate is None:
+                    self._emit(name, frame)
+                    m.record(t, ended, 1, n_in=0, handed_on=time.perf_counter())
+                else:
+                    if held is not None:  # a newer frame came: the refused one is dropped
+                        m.drops += 1
+                        carry, held = carry + held.audio, None
+                    ticket = gate.admit_waiting() if last else gate.try_admit()
+                    if ticket is None:
+                        held = frame
+                    else:
+                        admit(frame, ticket)
+                    m.record(t, ended, int(ticket is not None), n_in=0, handed_on=time.perf_counter())
+                if last:
                     break
+            if held is not None and gate is not None and natural and self._error is None:
+                ticket = gate.admit_waiting()  # the stream's last frame: the output ends where it ended
+                if ticket is not None:
+                    admit(held, ticket)
+                    m.frames_out += 1
+                    held = None
         except Exception as exc:  # noqa: BLE001 - reported with stage and frame
             self._fail(name, None if index is None else index + 1, exc)
         finally:
             frames.close()
             gen.close()
+            if held is not None:  # stopped early: the refused frame is dropped, its audio kept
+                m.drops += 1
+                carry += held.audio
             audio: tuple[Any, ...] = ()
             if natural and self._error is None:
                 try:
                     audio = tuple(src.trailing_audio())
                 except Exception:  # noqa: BLE001 - trailing audio is best effort
                     audio = ()
-            self._emit_end(name, _End(audio))
+            self._emit_end(name, _End(carry + audio))
             self._close(name, src)
 
     def _emit_end(self, name: str, end: _End) -> None:
@@ -328,9 +481,10 @@ class GraphRunner:
         ended = False
         try:
             while True:
-                item = inbox.get()
-                if item is None:  # aborted
+                entry = inbox.take()
+                if entry is None:  # aborted
                     break
+                item, ticket = entry
                 if isinstance(item, _End):
                     ended = True
                     if not failed:
@@ -344,19 +498,22 @@ class GraphRunner:
                             item = _End()
                         self._emit_end(name, item)
                     break
-                if failed:
-                    continue  # keep draining so upstream never blocks on us
-                t = time.perf_counter()
                 try:
-                    out = stage.process(item)
-                except Exception as exc:  # noqa: BLE001 - reported with stage and frame
-                    failed = True
-                    self._fail(name, item.index, exc)
-                    self._emit_end(name, _End())
-                    continue
-                done = time.perf_counter()
-                n = self._emit(name, out)
-                m.record(t, done, n, handed_on=time.perf_counter())
+                    if failed:
+                        continue  # keep draining so upstream never blocks on us
+                    t = time.perf_counter()
+                    try:
+                        out = stage.process(item)
+                    except Exception as exc:  # noqa: BLE001 - reported with stage and frame
+                        failed = True
+                        self._fail(name, item.index, exc)
+                        self._emit_end(name, _End())
+                        continue
+                    done = time.perf_counter()
+                    n = self._emit(name, out, ticket)
+                    m.record(t, done, n, handed_on=time.perf_counter())
+                finally:
+                    _release(ticket)  # this branch is done with the frame (its outputs hold their own)
         finally:
             if not ended and not failed:
                 self._emit_end(name, _End())

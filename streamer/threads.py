@@ -15,8 +15,8 @@ A stage with ``threads`` set in the YAML (or ``--set``) keeps its value and its 
 out of the budget first. ``STREAMER_CORES=N`` says how many cores the budget divides (default:
 the cores this process may run on); ``STREAMER_CORES=off`` turns the budget off (every pool
 takes its library's default, as before the budget existed: for comparisons). The plan is
-printed once at the start of a run (``threads: cam 1, style 1, out 1 (2 cores)``) and is in
-``--json``.
+printed once at the start of a run (``threads: cam 1, style 1, out 1 (2 cores)``; not with
+``--quiet``) and is in ``--json``.
 
 Example on 2 cores, ``graphs/file_stylize.yaml`` (capture → face_detect → translate → encode):
 capture 1, translate 1, encode 1 threads (weights 1 + 2 + 1 on 2 cores: every share rounds to

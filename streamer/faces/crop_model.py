@@ -6,7 +6,9 @@ it. Everything about the input is shared and lives here:
 
 - the crop: a square ``margin`` around the detector's box, rotated so the eyes are level when the
   face has keypoints (``geometry.aligned_crop`` + ``geometry.eyes_of``), the crop our face
-  models are trained on; ``size`` is the model's fixed input size, else the ``size`` parameter,
+  models are trained on; or, for a model whose metadata says ``alignment: dlib-chip`` (dlib's
+  ResNet descriptor), dlib's chip from the face's keypoints (:mod:`streamer.faces.align`);
+  ``size`` is the model's fixed input size, else the ``size`` parameter,
   else the metadata's, else 112; ``margin`` the parameter, else the metadata's, else 0.25;
 - the tensor: uint8 crops as they are for our models, otherwise the convention resolved by
   :func:`streamer.onnx.preprocess.resolve` from the model's input and the stage's ``input_range``
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streamer.faces.align import face_chips
 from streamer.frame import Face
 from streamer.geometry import aligned_crop, eyes_of
 from streamer.model_contract import ModelError
@@ -33,6 +36,8 @@ from streamer.onnx import OnnxModel, PreprocessParams, resolve, square_size
 
 DEFAULT_SIZE = 112
 DEFAULT_MARGIN = 0.25
+#: Metadata ``alignment`` of models fed dlib's chips (see :mod:`streamer.faces.align`).
+ALIGN_DLIB = "dlib-chip"
 
 
 def face_crops(image: np.ndarray, faces: Sequence[Face], size: int, margin: float) -> np.ndarray:
@@ -74,6 +79,7 @@ class FaceCropModel:
         self.size = square_size(self.pre, self.record, params.size, path=self.path, default=DEFAULT_SIZE)
         record_margin = self.record.margin if self.record is not None else None
         self.margin = float(next(m for m in (margin, record_margin, DEFAULT_MARGIN) if m is not None))
+        self.alignment = self.record.alignment if self.record is not None else None
         batch = self._in.shape[0]
         self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
 
@@ -88,7 +94,10 @@ class FaceCropModel:
         return f"{self.size}x{self.size} {kind} crops"
 
     def crops(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
-        """uint8 [N, size, size, 3]: each face's aligned crop (eyes level when keypoints exist)."""
+        """uint8 [N, size, size, 3]: each face's aligned crop (eyes level when keypoints exist; dlib's
+        chip for models aligned like dlib)."""
+        if self.alignment == ALIGN_DLIB:
+            return face_chips(image, [(f.box, f.keypoints) for f in faces], self.size)
         return face_crops(image, faces, self.size, self.margin)
 
     def check_crops(self, crops: np.ndarray, who: str) -> None:

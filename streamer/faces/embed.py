@@ -2,7 +2,8 @@
 
 Two kinds of model work:
 
-- **ours** (``python -m export``'s siamese family): input ``image`` uint8 [N, S, S, 3] RGB,
+- **ours** (``python -m export``'s dlib-resnet family, the default, fed dlib's aligned chips;
+  or the small siamese family): input ``image`` uint8 [N, S, S, 3] RGB,
   output ``embedding`` float32 [N, D]; crop size, threshold and the embedder's id come from the
   model's metadata (``preferred_size``, ``threshold``, ``embedder_id``), so no parameter is needed.
 - **foreign** float models (an ArcFace-style 112x112 network, say): ``mean`` and ``std`` in
@@ -18,7 +19,7 @@ trained on. All faces of a frame go through the model in one batched call.
 
 Example::
 
-    emb = Embedder("models/embedder.onnx", threads=2, name="verify")
+    emb = Embedder("models/face_embedder.onnx", threads=2, name="verify")
     vectors = emb.embed(frame.image, frame.faces)  # float32 [len(faces), D], unit length
 """
 
@@ -37,7 +38,7 @@ from streamer.model_contract import EMBEDDING_OUTPUT, ModelError
 from streamer.onnx import PreprocessParams
 
 ChannelOrder = Literal["rgb", "bgr"]
-__all__ = ["DEFAULT_SIZE", "Embedder", "face_crops", "file_id"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_SIZE", "Embedder", "face_crops", "file_id", "require_model"]
 
 
 def file_id(path: Path) -> str:
@@ -47,6 +48,22 @@ def file_id(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()[:16]
+
+
+#: The default embedder: dlib's ResNet descriptor, not committed (22 MB), built from the installed
+#: face_recognition_models package by this command.
+DEFAULT_MODEL = "models/face_embedder.onnx"
+BUILD_DEFAULT = "python -m export dlib-resnet --out models/face_embedder.onnx"
+
+
+def require_model(path: str | Path) -> None:
+    """ModelError (one line) naming the command that builds it when the default embedder is missing."""
+    path = Path(path)
+    if not path.is_file() and path.name == Path(DEFAULT_MODEL).name:
+        raise ModelError(
+            f"face embedder {path} not found: build it once with `{BUILD_DEFAULT}` "
+            "(needs pip install face_recognition_models torch onnx)"
+        )
 
 
 class Embedder(FaceCropModel):
@@ -75,6 +92,7 @@ class Embedder(FaceCropModel):
             channel_order=channel_order,
             size=size,
         )
+        require_model(model_path)
         super().__init__(
             model_path,
             output=EMBEDDING_OUTPUT,

@@ -9,8 +9,9 @@ JSON so it is readable and diff-able, and small (128 numbers a person)::
 
 Embeddings only compare within one embedder, so the file records the embedder's id and
 ``load`` refuses a gallery made by another one. Several photos of a person are averaged (mean
-of the unit vectors, normalised again); enrolling a name again replaces it. Saving writes a
-temporary file next to the target and renames it, so a crash never leaves half a gallery.
+of the unit vectors, normalised again); enrolling a name again replaces it (``replace=True``,
+the default here) or adds the new photos to the average (weighted by the photos counted so far).
+Saving writes a temporary file next to the target and renames it, so a crash never leaves half a gallery.
 
 Distance is cosine distance, ``1 - a·b`` for unit vectors: 0 same direction, 1 unrelated,
 2 opposite.
@@ -210,10 +211,14 @@ class Gallery:
             )
         return self._matrix
 
-    def add(self, name: str, embeddings: np.ndarray, sources: Sequence[str] = ()) -> bool:
+    def add(
+        self, name: str, embeddings: np.ndarray, sources: Sequence[str] = (), *, replace: bool = True
+    ) -> bool:
         """Enroll ``name`` from one or more embeddings [N, D] (averaged, then normalised).
 
-        Returns True when ``name`` was already enrolled and has been replaced.
+        When ``name`` is enrolled already, ``replace`` replaces it; otherwise the new embeddings
+        join its average, each old photo counting as much as a new one (``images`` adds up).
+        Returns True when ``name`` was already enrolled.
         """
         if not name or not name.strip():
             raise GalleryError("person name is empty; expected a name such as --name alice")
@@ -234,6 +239,9 @@ class Gallery:
         replaced = False
         for i, p in enumerate(self.people):
             if p.name == name:
+                if not replace and p.embedding.size == emb.shape[1]:
+                    total = p.embedding * p.images + _unit(emb).sum(axis=0)
+                    person = Person(name, _unit(total), p.images + person.images, p.sources + person.sources)
                 self.people[i] = person
                 replaced = True
                 break

@@ -14,6 +14,11 @@ Between detections (``face_detect`` with ``every: k``) :meth:`predict` moves eve
 at the last detection by its constant velocity (per frame, smoothed over detections) and
 returns its face with the box and keypoints moved along, so a panning face stays covered.
 
+With ``smooth=True`` each track also runs a One-Euro filter (:mod:`streamer.faces.smooth`) over
+its box and keypoints, so a still face's crop stops shaking while a moving face is followed
+(matching still uses the raw boxes). ``update`` takes the frame's time for the filter's clock;
+without it frames are taken to be 1/30 s apart.
+
 Example (what the stage does)::
 
     tracker = IouTracker()
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streamer.faces.smooth import OneEuro
 from streamer.frame import Face
 
 
@@ -40,6 +46,12 @@ def iou(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> flo
     return float(inter / union) if union > 0 else 0.0
 
 
+#: The keypoints' filter (positions relative to the box, in box heights): a face's shape changes
+#: slowly (head turns), so it is filtered harder than the box; its own speed still opens it.
+SHAPE_MIN_CUTOFF = 0.5
+SHAPE_BETA = 5.0
+
+
 @dataclass
 class _Track:
     id: int
@@ -49,6 +61,9 @@ class _Track:
     last_box: np.ndarray  # the box of that detection
     frames_since: int = 0  # frames since that detection
     missed: int = 0  # detection frames in a row without a match
+    filter: OneEuro | None = None  # box smoother (smooth=True)
+    shape_filter: OneEuro | None = None  # keypoints-within-the-box smoother
+    time: float | None = None  # the time of the last detection, for the filter's clock
 
 
 class IouTracker:
@@ -61,6 +76,9 @@ class IouTracker:
         max_missed: int = 5,
         velocity: bool = True,
         smoothing: float = 0.5,
+        smooth: bool = False,
+        min_cutoff: float | None = None,
+        beta: float | None = None,
     ) -> None:
         if not 0.0 < iou_threshold <= 1.0:
             raise ValueError(f"IouTracker iou_threshold: expected 0 < t <= 1, got {iou_threshold}")
@@ -70,6 +88,8 @@ class IouTracker:
         self.max_missed = int(max_missed)
         self.velocity = velocity
         self.smoothing = float(smoothing)
+        self.smooth = smooth
+        self._euro = {k: v for k, v in (("min_cutoff", min_cutoff), ("beta", beta)) if v is not None}
         self._tracks: list[_Track] = []
         self._next_id = 1
 
@@ -88,8 +108,9 @@ class IouTracker:
             if self.velocity:
                 t.box = t.box + t.velocity
 
-    def update(self, faces: Sequence[Face]) -> list[Face]:
-        """The faces detected on the next frame, each with its ``track_id``, in the given order."""
+    def update(self, faces: Sequence[Face], time: float | None = None) -> list[Face]:
+        """The faces detected on the next frame, each with its ``track_id``, in the given order
+        (box and keypoints smoothed per track when ``smooth``; ``time``: the frame's, seconds)."""
         self._advance()
         boxes = [np.asarray(f.box, np.float64) for f in faces]
         pairs = []
@@ -117,6 +138,8 @@ class IouTracker:
                 step = (box - t.last_box) / max(1, t.frames_since)
                 t.velocity = self.smoothing * t.velocity + (1.0 - self.smoothing) * step
                 t.box, t.last_box, t.missed = box, box, 0
+            if self.smooth:
+                face = self._smoothed(t, face, time)
             t.face, t.frames_since = face, 0
             out.append(face.replace(track_id=t.id))
         matched = {id(t) for t in track_of.values()}
@@ -125,6 +148,31 @@ class IouTracker:
                 t.missed += 1
         self._tracks = [t for t in self._tracks if t.missed <= self.max_missed]
         return out
+
+    def _smoothed(self, t: _Track, face: Face, time: float | None) -> Face:
+        """``face`` with its box through the track's One-Euro filter (opened by the box's speed) and
+        its keypoints, relative to the box, through a second one (opened by their own mean speed):
+        a moving face moves the keypoints with the box at once, while their noise within the
+        face, which is what turns the eye line, stays filtered."""
+        if t.filter is None:
+            t.filter = OneEuro(**self._euro, lead=4)
+            t.shape_filter = OneEuro(min_cutoff=SHAPE_MIN_CUTOFF, beta=SHAPE_BETA, lead=-1)
+        dt = (time - t.time) if time is not None and t.time is not None else max(1, t.frames_since) / 30.0
+        t.time = time
+        h = max(face.box[3] - face.box[1], 1.0)
+        box = t.filter(np.asarray(face.box, np.float64), dt=dt, scale=h)
+        x1, y1, x2, y2 = (float(v) for v in box)
+        if not face.keypoints:
+            return face.replace(box=(x1, y1, max(x1, x2), max(y1, y2)))
+        cx, cy = (face.box[0] + face.box[2]) / 2.0, (face.box[1] + face.box[3]) / 2.0
+        flat = np.array([((k[0] - cx) / h, (k[1] - cy) / h) for k in face.keypoints], np.float64).ravel()
+        assert t.shape_filter is not None
+        rel = t.shape_filter(flat, dt=dt).tolist()
+        sh, scx, scy = max(y2 - y1, 1.0), (x1 + x2) / 2.0, (y1 + y2) / 2.0
+        keypoints = tuple(
+            (float(scx + rel[2 * i] * sh), float(scy + rel[2 * i + 1] * sh)) for i in range(len(rel) // 2)
+        )
+        return face.replace(box=(x1, y1, max(x1, x2), max(y1, y2)), keypoints=keypoints)
 
     def predict(self) -> list[Face]:
         """Faces for the next frame without detection: every track matched at the last detection,

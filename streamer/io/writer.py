@@ -212,6 +212,9 @@ class VideoWriter:
             av.Codec(chosen, "w")
         except Exception:  # noqa: BLE001 - unknown codec name or a decoder-only codec
             raise SinkError(f"unknown video encoder {chosen!r}; expected e.g. libx264, h264_nvenc") from None
+        from streamer.io.hwcodec import check_encoder  # NVENC that cannot open: one line, before any file
+
+        check_encoder(chosen)
         return chosen
 
     def _options(self, rate: Fraction) -> dict[str, str]:

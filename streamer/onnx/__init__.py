@@ -11,10 +11,10 @@ Importing this package does not import onnxruntime; opening a model does.
 from __future__ import annotations
 
 from streamer.model_contract import MetadataError, ModelError
-from streamer.onnx.adapter import OnnxModel
+from streamer.onnx.adapter import OnnxModel, bins_up_to
 from streamer.onnx.preprocess import Preprocess, PreprocessParams, resolve, square_size
 from streamer.onnx.providers import CPU, CUDA, GPU_PROVIDERS, TENSORRT, gpu_problem, normalize_providers
-from streamer.onnx.session import ModelInfo, OnnxSession
+from streamer.onnx.session import ModelInfo, OnnxSession, is_ortvalue
 
 __all__ = [
     "CPU",
@@ -28,7 +28,9 @@ __all__ = [
     "OnnxSession",
     "Preprocess",
     "PreprocessParams",
+    "bins_up_to",
     "gpu_problem",
+    "is_ortvalue",
     "normalize_providers",
     "resolve",
     "square_size",

@@ -5,7 +5,13 @@ model's size multiple and the output cropped back; fixed-size foreign models get
 resized to their size and the output resized back; foreign models' tensors are converted by the
 :mod:`streamer.onnx.preprocess` resolver (their ``input_range``/``mean``/``std``, ``layout``,
 ``channel_order`` come from the stage). Under CUDA the image output stays in a reused device
-buffer per input shape (IO binding). Example::
+buffer per input shape (IO binding).
+
+Batch bins: with ``batch_bins`` set (``bins_up_to(8)`` = 1, 2, 4, 8) a call of N images runs
+in chunks of the largest bin, each padded with blank images up to the smallest bin that holds
+it, and the padding is cut off the outputs. The session then only ever sees a few batch
+shapes, whatever the number of faces per frame: CUDA reuses its bound buffers, TensorRT builds
+no engine per face count, and nothing is re-planned as faces come and go. Example::
 
     model = OnnxModel("models/face_drawing.onnx", providers=["cpu"], threads=2, name="style")
     print(model.describe())  # models/face_drawing.onnx on CPUExecutionProvider, 2 threads, ...
@@ -25,6 +31,17 @@ from streamer.model_contract import IMAGE_INPUT, IMAGE_OUTPUT, ModelError
 from streamer.onnx import providers as _providers
 from streamer.onnx.preprocess import ChannelOrder, Layout, Preprocess, PreprocessParams, resolve
 from streamer.onnx.session import NP_TYPES, OnnxSession, describe_io
+
+
+def bins_up_to(batch: int) -> tuple[int, ...]:
+    """The batch bins 1, 2, 4, ... up to ``batch`` (``batch`` itself included): 6 -> 1, 2, 4, 6."""
+    if batch < 1:
+        raise ValueError(f"expected a batch of at least 1, got {batch}")
+    bins, b = [], 1
+    while b < batch:
+        bins.append(b)
+        b *= 2
+    return (*bins, batch)
 
 
 class OnnxModel(OnnxSession):
@@ -48,9 +65,14 @@ class OnnxModel(OnnxSession):
         channel_order: ChannelOrder | None = None,
         mean: float | Sequence[float] | None = None,
         std: float | Sequence[float] | None = None,
+        io_binding: bool | None = None,
+        batch_bins: Sequence[int] | None = None,
     ) -> None:
-        super().__init__(path, providers=providers, threads=threads, name=name)
+        super().__init__(path, providers=providers, threads=threads, name=name, io_binding=io_binding)
         self.kind = kind
+        self.batch_bins: tuple[int, ...] = tuple(sorted(set(batch_bins))) if batch_bins else ()
+        if self.batch_bins and self.batch_bins[0] < 1:
+            raise ValueError(f"batch_bins: expected positive batch sizes, got {list(batch_bins or ())}")
         self._binding: Any = None
         self._bound_out: Any = None  # (input shape, OrtValue) of the image output
         self._out_shapes: dict[tuple[int, ...], tuple[int, ...]] = {}
@@ -160,6 +182,8 @@ class OnnxModel(OnnxSession):
         batch = self._in.shape[0]
         if isinstance(batch, int) and batch != n:
             y = np.concatenate([self._infer_image(x[i : i + batch]) for i in range(0, n, batch)])
+        elif self.batch_bins:
+            y = self._run_binned(x)
         else:
             y = self._infer_image(x)
         if y.shape[0] != n or y.shape[3] != 3:
@@ -167,6 +191,19 @@ class OnnxModel(OnnxSession):
         sy, sx = y.shape[1] / x.shape[1], y.shape[2] / x.shape[2]
         oh, ow = round(h * sy), round(w * sx)
         return y[:, :oh, :ow] if (oh, ow) != y.shape[1:3] else y
+
+    def _run_binned(self, x: np.ndarray) -> np.ndarray:
+        """``x`` in chunks of the largest bin, each padded with blank images to a bin size."""
+        top = self.batch_bins[-1]
+        parts = []
+        for start in range(0, x.shape[0], top):
+            chunk = x[start : start + top]
+            n = chunk.shape[0]
+            size = next(b for b in self.batch_bins if b >= n)
+            if size > n:
+                chunk = np.concatenate([chunk, np.zeros((size - n, *chunk.shape[1:]), chunk.dtype)])
+            parts.append(self._infer_image(chunk)[:n])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _run_fixed(self, images: np.ndarray, fixed: tuple[int, int]) -> np.ndarray:
         import cv2
@@ -198,23 +235,25 @@ class OnnxModel(OnnxSession):
         return y
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
-        """Run the image input → image output; on a GPU through IO binding with reused buffers."""
-        if not self.on_device:
+        """Run the image input → image output; on a GPU (or with ``io_binding``) through IO binding
+        with reused buffers: one output buffer per input shape, allocated on the second call."""
+        self.note_shape(tuple(x.shape))
+        if not self.binds:
             return self.session.run([self._out.name], {self._in.name: x})[0]  # type: ignore[no-any-return]
         ort = _providers.ort()
         binding = self._binding = self._binding or self.session.io_binding()
         self.bind_input(binding, self._in.name, x)
         out_shape = self._out_shapes.get(x.shape)
         if out_shape is None:  # first call at this shape: let onnxruntime allocate, note the shape
-            binding.bind_output(self._out.name, "cuda", 0)
+            binding.bind_output(self._out.name, self.device, 0)
             self.session.run_with_iobinding(binding)
             result = binding.get_outputs()[0]
             self._out_shapes[x.shape] = tuple(result.shape())
-            return result.numpy()  # type: ignore[no-any-return]
+            return self.to_numpy(result)
         if self._bound_out is None or self._bound_out[0] != x.shape:
             dtype = NP_TYPES[self._out.type]
-            value = ort.OrtValue.ortvalue_from_shape_and_type(out_shape, dtype, "cuda", 0)
+            value = ort.OrtValue.ortvalue_from_shape_and_type(out_shape, dtype, self.device, 0)
             self._bound_out = (x.shape, value)
         binding.bind_ortvalue_output(self._out.name, self._bound_out[1])
         self.session.run_with_iobinding(binding)
-        return self._bound_out[1].numpy()  # type: ignore[no-any-return]
+        return self.to_numpy(self._bound_out[1])

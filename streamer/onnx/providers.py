@@ -77,6 +77,12 @@ def _load_lib(names: Sequence[str]) -> tuple[Any, str | None]:
     return None, first_error
 
 
+def driver_problem() -> str | None:
+    """Why no CUDA device can be used (no driver, no device), or None; cheap, silent, cached
+    (also what the hardware codec probe says when NVDEC/NVENC do not open)."""
+    return _driver_problem()
+
+
 @functools.cache
 def _driver_problem() -> str | None:
     """Why no CUDA device can be used (no driver, no device), or None; cheap and silent."""
@@ -118,6 +124,13 @@ def gpu_problem(provider: str) -> str | None:
     if lib_path is not None:
         _load_lib([str(capi / "libonnxruntime_providers_shared.so")])
         lib, error = _load_lib([str(lib_path)])
+        if lib is None and hasattr(rt, "preload_dlls"):
+            # CUDA/cuDNN from pip packages or torch's own copies: onnxruntime knows where to look
+            try:
+                rt.preload_dlls()
+            except Exception:  # noqa: BLE001 - the load below says what is missing
+                pass
+            lib, error = _load_lib([str(lib_path)])
         if lib is None:
             return f"{short} libraries missing ({error})"
     return None

@@ -7,16 +7,22 @@ metadata into the contract's :class:`~streamer.model_contract.ModelMetadata` (``
 foreign model), and runs named inputs to named outputs; under CUDA inputs and outputs stay in
 device buffers through IO binding, reused while the shapes stay the same.
 
+IO binding is the same code on every provider: ``io_binding=True`` binds through the CPU
+provider too (OrtValues on "cpu"), so CI exercises the binding and device-state paths that a
+GPU runs. ``run_bound`` keeps chosen outputs (a recurrent model's state) as OrtValues on the
+session's device and takes OrtValues back as inputs: under CUDA the state never leaves the GPU.
+
 Example::
 
     session = OnnxSession("models/embedder.onnx", providers=["cpu"], threads=2, name="verify")
     out = session.run_raw({"image": crops})  # {"embedding": float32 [N, D]}
+    step = session.run_bound(feeds, keep=["state_out"])  # step["state_out"]: an OrtValue
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +34,12 @@ from streamer.onnx import providers as _providers
 from streamer.onnx.providers import CPU, CUDA, GPU_PROVIDERS, TENSORRT
 
 NP_TYPES = {"tensor(uint8)": np.uint8, "tensor(float)": np.float32, "tensor(float16)": np.float16}
+_ORT_TYPE = {np.dtype(v): k for k, v in NP_TYPES.items()}
+
+
+def is_ortvalue(value: Any) -> bool:
+    """True for an onnxruntime OrtValue (state kept on the device), False for numpy and others."""
+    return type(value).__name__ == "OrtValue"
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,7 @@ class OnnxSession:
         providers: Sequence[str] | None = None,
         threads: int | None = None,
         name: str = "",
+        io_binding: bool | None = None,
     ) -> None:
         self.path = Path(path)
         self.name = name
@@ -90,7 +103,13 @@ class OnnxSession:
         self._inputs = self.session.get_inputs()
         self._outputs = self.session.get_outputs()
         self.on_device = self.providers[0] in GPU_PROVIDERS
+        #: where bound inputs and outputs live: the GPU's memory, or the host's for CPU sessions
+        self.device = "cuda" if self.on_device else "cpu"
+        #: IO binding: always on a GPU; on CPU only when asked (tests, or to mirror the GPU path)
+        self.binds = self.on_device if io_binding is None else (self.on_device or bool(io_binding))
         self._bound_in: dict[str, Any] = {}  # input name -> OrtValue on the device
+        #: every input shape the session has run, with counts (batch bins: see OnnxModel)
+        self.shapes_run: dict[tuple[int, ...], int] = {}
 
     def _create_session(self) -> Any:
         ort = _providers.ort()
@@ -123,7 +142,26 @@ class OnnxSession:
             detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             if len(detail) > 160:
                 detail = detail[:157] + "..."
+            gpu = next((p for p in self.requested if p in GPU_PROVIDERS), None)
+            if gpu is None:
+                raise ModelError(f"{self.path}: not a valid ONNX model ({detail})") from None
+            return self._after_gpu_failure(ort, options, gpu, detail)
+
+    def _after_gpu_failure(self, ort: Any, options: Any, gpu: str, detail: str) -> Any:
+        """Session creation failed with a GPU provider: a bad file, or the GPU provider failing
+        to start (CUDA out of memory, a driver/toolkit mismatch). The CPU provider tells which:
+        a file it opens is fine, so the GPU failed: one line when it was asked for by name, a
+        note (shown by ``describe``) and the CPU session in auto mode; never silent."""
+        try:
+            session = ort.InferenceSession(str(self.path), sess_options=options, providers=[CPU])
+        except Exception:  # noqa: BLE001 - the file itself is bad
             raise ModelError(f"{self.path}: not a valid ONNX model ({detail})") from None
+        why = f"creating the session on it failed ({detail})"
+        if self.explicit:
+            raise _providers.requested_gpu_error(self.path, self.name, gpu, why)
+        self.notes.append(f"{_providers.short_name(gpu)} not usable: {why}")
+        self.requested = [CPU]
+        return session
 
     def _check_providers_used(self) -> None:
         """onnxruntime drops a provider it cannot load and carries on; catch that here."""
@@ -176,34 +214,80 @@ class OnnxSession:
     # ----------------------------------------------------------------- inference
 
     def bind_input(self, binding: Any, name: str, x: np.ndarray) -> None:
-        """Copy ``x`` into this input's device buffer (reused while the shape stays the same)."""
+        """Copy ``x`` into this input's device buffer (reused while the shape stays the same).
+
+        On "cpu" an OrtValue made from an array wraps that array's memory, so the buffer is a
+        private copy: ``update_inplace`` must never write into the caller's array."""
         ort = _providers.ort()
         x = np.ascontiguousarray(x)
-        value = self._bound_in.get(name)
-        if value is not None and tuple(value.shape()) == x.shape:
+        value: Any = self._bound_in.get(name)
+        same = value is not None and tuple(value.shape()) == x.shape
+        if same and value.data_type() == _ORT_TYPE.get(x.dtype):
             value.update_inplace(x)
         else:
-            value = ort.OrtValue.ortvalue_from_numpy(x, "cuda", 0)
+            value = ort.OrtValue.ortvalue_from_numpy(x.copy() if self.device == "cpu" else x, self.device, 0)
             self._bound_in[name] = value
         binding.bind_ortvalue_input(name, value)
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        """A host copy of an OrtValue (on "cpu" ``numpy()`` is a view of the value's memory,
+        which a reused buffer or the next run would overwrite)."""
+        out = value.numpy()
+        return np.array(out, copy=True) if self.device == "cpu" else out  # type: ignore[no-any-return]
+
+    def note_shape(self, shape: tuple[int, ...]) -> None:
+        """Count a run at this input shape (``shapes_run``)."""
+        self.shapes_run[shape] = self.shapes_run.get(shape, 0) + 1
+
+    def _check_feeds(self, feeds: Mapping[str, Any]) -> None:
+        expected = {a.name for a in self._inputs}
+        if set(feeds) != expected:
+            raise ModelError(f"{self.path}: expected inputs {sorted(expected)}, got {sorted(feeds)}")
 
     def run_raw(
         self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None
     ) -> dict[str, np.ndarray]:
         """Any model: named numpy inputs in, named numpy outputs (all, or ``outputs``) out."""
-        names = list(outputs) if outputs is not None else [o.name for o in self._outputs]
-        expected = {a.name for a in self._inputs}
-        if set(feeds) != expected:
-            raise ModelError(f"{self.path}: expected inputs {sorted(expected)}, got {sorted(feeds)}")
-        if not self.on_device:
+        if not self.binds:
+            self._check_feeds(feeds)
+            names = list(outputs) if outputs is not None else [o.name for o in self._outputs]
             return dict(zip(names, self.session.run(names, dict(feeds)), strict=True))
+        return self.run_bound(feeds, outputs=outputs)  # type: ignore[return-value]
+
+    def run_bound(
+        self,
+        feeds: Mapping[str, Any],
+        *,
+        keep: Collection[str] = (),
+        outputs: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Named inputs (numpy arrays, or OrtValues from an earlier ``keep``) in; outputs named in
+        ``keep`` come back as OrtValues left on the session's device, the others as numpy.
+
+        Without IO binding (CPU sessions by default) kept outputs are numpy arrays and numpy
+        inputs go straight to ``run``: callers treat the values as opaque either way."""
+        self._check_feeds(feeds)
+        names = list(outputs) if outputs is not None else [o.name for o in self._outputs]
+        first = next(iter(feeds.values()))
+        if hasattr(first, "shape") and isinstance(first.shape, tuple):
+            self.note_shape(first.shape)
+        if not self.binds:
+            plain = {k: (v.numpy() if is_ortvalue(v) else v) for k, v in feeds.items()}
+            return dict(zip(names, self.session.run(names, plain), strict=True))
         binding = self.session.io_binding()
         for name, value in feeds.items():
-            self.bind_input(binding, name, value)
+            if is_ortvalue(value):
+                binding.bind_ortvalue_input(name, value)
+            else:
+                self.bind_input(binding, name, value)
         for name in names:
-            binding.bind_output(name, "cuda", 0)
+            binding.bind_output(name, self.device, 0)
         self.session.run_with_iobinding(binding)
-        return {name: value.numpy() for name, value in zip(names, binding.get_outputs(), strict=True)}
+        values = binding.get_outputs()
+        return {
+            name: value if name in keep else self.to_numpy(value)
+            for name, value in zip(names, values, strict=True)
+        }
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -229,4 +313,4 @@ class OnnxSession:
         return [a.name for a in self._outputs]
 
 
-__all__ = ["CPU", "CUDA", "NP_TYPES", "ModelInfo", "OnnxSession", "describe_io", "read_record"]
+__all__ = ["CPU", "CUDA", "NP_TYPES", "ModelInfo", "OnnxSession", "describe_io", "is_ortvalue", "read_record"]

@@ -40,6 +40,10 @@ from streamer.frame import Ann, Frame, StreamInfo
 
 Mode = Literal["live", "offline"]
 Role = Literal["source", "process", "sink"]
+#: What a stage's input queue does when it is full (DESIGN 3.4a): ``block`` makes the producer
+#: wait for room (nothing is lost); ``newest`` drops the oldest queued frame, counts the drop and
+#: keeps the newest (a preview that should show the latest picture, never slow the graph down).
+QueuePolicy = Literal["block", "newest"]
 
 
 class StageParams(BaseModel):
@@ -48,7 +52,9 @@ class StageParams(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
     queue: int | None = Field(default=None, ge=1, le=1024)
-    """Input queue length (frames); default 4 offline, 1 live (keep the newest)."""
+    """Input queue length (frames); default 4 offline; live: max_in_flight (block) or 1 (newest)."""
+    queue_policy: QueuePolicy | None = None
+    """Full queue: block (wait, nothing lost) or newest (drop the oldest, counted); default: per type/mode."""
 
 
 def _print_stderr(message: str) -> None:
@@ -116,6 +122,10 @@ class Stage:
     type_name: ClassVar[str] = ""
     role: ClassVar[Role] = "process"
     Params: ClassVar[type[StageParams]] = StageParams
+    #: The policy of this stage's input queue when YAML names none (Holoscan's ``Input(policy=)``):
+    #: ``block`` for sinks that record (every frame that reaches them is kept), ``newest`` for
+    #: previews; None follows the run (see :func:`input_queue`).
+    input_policy: ClassVar[QueuePolicy | None] = None
 
     @classmethod
     def io(cls, params: StageParams) -> StageIO:
@@ -177,6 +187,52 @@ class Stage:
             if getattr(exc, "key", None) is None:
                 exc.key = key  # type: ignore[attr-defined]
             raise
+
+
+@dataclass(frozen=True)
+class InputQueue:
+    """The resolved queue in front of one stage: its length, policy and where the policy came from
+    (``yaml``, ``stage`` (the type's declaration) or ``mode``)."""
+
+    size: int
+    policy: QueuePolicy
+    origin: Literal["yaml", "stage", "mode"]
+
+
+#: Default queue length offline: a little slack between stages of uneven speed.
+OFFLINE_QUEUE = 4
+
+
+def input_queue(cls: type[Stage], params: StageParams, *, mode: Mode, max_in_flight: int) -> InputQueue:
+    """One resolver for a stage's input queue: the YAML params override the stage type's
+    declaration, which overrides the default of the run.
+
+    Default of the run: ``block``. Offline, every frame is processed once. Live with admission
+    (``max_in_flight`` > 0) the graph entrance already drops what the graph has no room for, so
+    an admitted frame is never dropped in the middle (no stage works on a frame that a later one
+    drops). Live without admission (``max_in_flight: 0``): ``newest``, the drop-oldest queues of
+    before. Offline, a type's ``newest`` declaration is ignored (offline never loses a frame);
+    only an explicit YAML ``queue_policy: newest`` drops there, and the runner warns about it.
+
+    Length: ``queue`` if given, else 4 offline; live: ``max_in_flight`` for a blocking input
+    (room for every frame in flight, so the entrance never waits) and 1 for ``newest``.
+    """
+    live = mode == "live"
+    policy: QueuePolicy
+    origin: Literal["yaml", "stage", "mode"]
+    if params.queue_policy is not None:
+        policy, origin = params.queue_policy, "yaml"
+    elif cls.input_policy is not None and (live or cls.input_policy == "block"):
+        policy, origin = cls.input_policy, "stage"
+    else:
+        policy, origin = ("newest" if live and max_in_flight == 0 else "block"), "mode"
+    if params.queue is not None:
+        size = params.queue
+    elif not live:
+        size = OFFLINE_QUEUE
+    else:
+        size = max(1, max_in_flight) if policy == "block" else 1
+    return InputQueue(size, policy, origin)
 
 
 class Source(Stage):

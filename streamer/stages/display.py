@@ -49,6 +49,8 @@ def _first_line(error: BaseException) -> str:
 class Display(Sink):
     """Reads frames and shows them in a window; q, Esc or closing it stops the graph."""
 
+    input_policy = "newest"  # a preview: show the latest picture, never slow the graph down
+
     class Params(StageParams):
         title: str | None = None
         """Window title; default: the stage name."""

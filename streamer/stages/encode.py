@@ -30,6 +30,8 @@ from streamer.stages.base import Sink, StageParams, register
 class Encode(Sink):
     """Encodes frames (H.264 by default) into a file or stream, copying the source's audio."""
 
+    input_policy = "block"  # a recording: every frame that reaches it is written
+
     class Params(StageParams):
         path: str
         """Output file (parent folders are made) or URL (udp://, srt://, rtsp://, rtmp://)."""

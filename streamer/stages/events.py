@@ -60,6 +60,8 @@ def event_json(frame: Frame) -> dict[str, Any]:
 class Events(Sink):
     """Reads face annotations and writes one JSON line per frame (DESIGN 3.3)."""
 
+    input_policy = "block"  # a recording: one line per frame that reaches it
+
     class Params(StageParams):
         path: str
         """File to write (parent folders are created); "-" writes to standard output."""

@@ -8,6 +8,7 @@ Example config::
       min_score: 0.65
       every: 2              # detect on every 2nd frame, track in between
       detect_width: 640     # detect on a 640-wide copy (haar, 4K); boxes stay in frame pixels
+      smooth: true          # One-Euro filter per track: steady boxes/keypoints on a still face
 
 Adds to each frame ``faces``: one :class:`~streamer.frame.Face` per face, best score first,
 with ``box`` (pixels of the frame), ``score``, ``keypoints`` (six BlazeFace points: right eye,
@@ -71,6 +72,9 @@ class FaceDetect(Stage):
         iou_threshold: float = Field(default=0.3, gt=0.0, le=1.0)
         """Tracking: least box overlap (IoU) for a face to keep the track id of the previous one."""
 
+        smooth: bool = False
+        """Smooth each track's box and keypoints (One-Euro filter): steady crops on a still face."""
+
     params: Params
 
     @classmethod
@@ -103,12 +107,14 @@ class FaceDetect(Stage):
             log=self.log,
         )
         # keep a track alive over ~1 s of missed detections, whatever `every` is
-        self.tracker = IouTracker(iou_threshold=p.iou_threshold, max_missed=max(2, 30 // p.every))
+        self.tracker = IouTracker(
+            iou_threshold=p.iou_threshold, max_missed=max(2, 30 // p.every), smooth=p.smooth
+        )
         self._count = 0
 
     def process(self, frame: Frame) -> Frame:
         if self._count % self.params.every == 0:
-            faces = self.tracker.update(self.detector.detect(frame.image))
+            faces = self.tracker.update(self.detector.detect(frame.image), time=frame.time)
         else:
             moved = (_clip(f, frame.width, frame.height) for f in self.tracker.predict())
             faces = [f for f in moved if f is not None]

@@ -40,6 +40,8 @@ _PNG_COMPRESSION = 3
 class Frames(Sink):
     """Reads frames and writes each as dir/{index:06d}.png."""
 
+    input_policy = "block"  # a recording: one file per frame that reaches it
+
     class Params(StageParams):
         dir: str
         """Folder for the PNG files (created if missing)."""

@@ -56,7 +56,7 @@ Example (``graphs/file_stylize_fast.yaml``)::
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -99,7 +99,7 @@ class _Track:
     __slots__ = ("index", "matrix", "raw_small", "state", "styled")
 
     def __init__(
-        self, index: int, matrix: np.ndarray, styled: np.ndarray, raw_small: np.ndarray, state: np.ndarray
+        self, index: int, matrix: np.ndarray, styled: np.ndarray, raw_small: np.ndarray, state: Any
     ) -> None:
         self.index, self.matrix, self.styled = index, matrix, styled
         self.raw_small, self.state = raw_small, state
@@ -116,6 +116,11 @@ class Predict(Stage):
         """Predicted frames in a row at most; beyond, the last output is repeated (counted)."""
 
     params: Params
+    #: The recurrent state is kept as an OrtValue where the session runs (the GPU under CUDA:
+    #: it never crosses to the host between frames) through IO binding. On CPU the same binding
+    #: code runs with host OrtValues (bit-identical to plain ``run``), so CI exercises it;
+    #: False: plain numpy state (the comparison path of the tests).
+    io_binding: ClassVar[bool] = True
 
     @classmethod
     def io(cls, params: StageParams) -> StageIO:
@@ -129,7 +134,12 @@ class Predict(Stage):
 
         p = self.params
         self.model = OnnxModel(
-            self.ctx.resolve(p.model), providers=p.providers, threads=p.threads, name=self.name, kind="any"
+            self.ctx.resolve(p.model),
+            providers=p.providers,
+            threads=p.threads,
+            name=self.name,
+            kind="any",
+            io_binding=self.io_binding,
         )
         record = self.model.record
         if (
@@ -160,7 +170,7 @@ class Predict(Stage):
         self.real: list[list[Any]] = []  # [index, padded picture, its small copy or None]
         self.raw_last: np.ndarray | None = None  # the last raw (unstylized) picture seen
         self.raw_index = -1
-        self.state: np.ndarray | None = None
+        self.state: Any = None  # the recurrent state: an OrtValue on the session's device (or numpy)
         self.run_length = 0  # predicted frames in a row
         self.shape: tuple[int, int] | None = None
         self.tracks: dict[int | str, _Track] = {}  # faces path: per face track
@@ -225,11 +235,12 @@ class Predict(Stage):
         cur: np.ndarray,
         span: int,
         lag: float,
-        state: np.ndarray,
+        state: Any,
         scale: int | None = None,
-    ) -> dict[str, np.ndarray]:
+    ) -> dict[str, Any]:
         """One model call: ``image`` the padded last output, ``prev``/``cur`` the motion pair at
-        1/``scale`` (default: the model's input scale)."""
+        1/``scale`` (default: the model's input scale); ``state`` numpy or an OrtValue, and the
+        new state comes back as an OrtValue left on the device (flow and residual as numpy)."""
         feeds = predictor_feeds(
             image=self._small(image, scale)[None],
             prev=prev[None],
@@ -238,7 +249,7 @@ class Predict(Stage):
             lag=lag,
             state=state,
         )
-        return self.model.run_raw(feeds)
+        return self.model.run_bound(feeds, keep=(PREDICTOR_STATE_OUTPUT,))
 
     def _advance(self, out: np.ndarray, index: int | None = None) -> None:
         """``out`` is the new last output; ``index`` given: it was really stylized upstream."""

@@ -61,8 +61,9 @@ class Verify(Stage):
     class Params(FaceModelParams):
         gallery: str
         """Gallery file made by `streamer enroll` (relative to the working directory or graph)."""
-        model: str = "models/embedder.onnx"
-        """Embedding ONNX model; must be the one the gallery was enrolled with."""
+        model: str = "models/face_embedder.onnx"
+        """Embedding ONNX model; must be the one the gallery was enrolled with. The default is dlib's
+        ResNet face descriptor, built once by `python -m export dlib-resnet`."""
         threshold: float | None = Field(default=None, ge=0.0, le=2.0)
         """Largest cosine distance that still counts as a match (default: the gallery's, else the model's)."""
         smooth: int = Field(default=5, ge=1, le=100)

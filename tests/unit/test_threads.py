@@ -83,7 +83,7 @@ def test_a_run_reports_its_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv(threads.ENV_VAR, "2")
     spec = _spec(CAM, {"name": "out", "type": "encode", "path": str(tmp_path / "x.mp4")})
     lines: list[str] = []
-    result = run_graph(spec, RunOptions(quiet=True, handle_signals=False, log=lines.append))
+    result = run_graph(spec, RunOptions(handle_signals=False, progress=False, log=lines.append))
     assert result.error is None
     assert result.threads == {"cam": 1, "out": 1} and result.to_json()["threads"] == {"cam": 1, "out": 1}
     assert "threads: cam 1, out 1 (2 cores; set STAGE.threads to override)" in lines

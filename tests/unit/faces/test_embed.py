@@ -237,3 +237,13 @@ def test_bad_crops_rejected(models: dict[str, Path]) -> None:
         emb.embed_crops(np.zeros((1, 32, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="expected uint8"):
         emb.embed_crops(np.zeros((1, 64, 64, 3), np.float32))
+
+
+def test_missing_default_embedder_names_the_command(tmp_path) -> None:  # noqa: ANN001
+    """models/face_embedder.onnx is not committed: its absence is one line naming the build command."""
+    from streamer.faces.embed import Embedder
+    from streamer.model_contract import ModelError
+
+    with pytest.raises(ModelError, match="python -m export dlib-resnet") as info:
+        Embedder(tmp_path / "models" / "face_embedder.onnx")
+    assert "\n" not in str(info.value)

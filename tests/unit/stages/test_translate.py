@@ -190,3 +190,72 @@ def test_params_validation() -> None:
     with pytest.raises(ValidationError, match="give one of them"):
         Translate.Params(model="m.onnx", input_range="0..255", mean=0.0, std=1.0)
     assert Translate.Params(model="m.onnx", providers="cpu").providers == ["cpu"]
+
+
+def _real_faces() -> list[tuple[np.ndarray, tuple[Face, ...]]]:
+    """Real pictures with their BlazeFace faces: the astronaut photo and 3 frames of the carphone clip."""
+    import av
+
+    from streamer.faces.detect import FaceDetector
+    from tests.real_footage import clip
+
+    pics = [data.astronaut()]
+    with av.open(str(clip("carphone"))) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i in (0, 40, 80):
+                pics.append(f.to_ndarray(format="rgb24"))
+    det = FaceDetector()
+    try:
+        out = [(p, tuple(det.detect(p))) for p in pics]
+    finally:
+        det.close()
+    assert all(faces for _, faces in out)
+    return out
+
+
+def _outside_face(stage: Translate, image: np.ndarray, face: Face) -> np.ndarray:
+    """bool [H, W]: frame pixels more than 2 crop pixels outside the face ellipse of ``face``."""
+    m = stage._geometry(make_frame(image=image, faces=[face]), (face,)).matrices[0]
+    ellipse = (stage._mask(face, m) > 0).astype(np.uint8)
+    grown = cv2.dilate(ellipse, np.ones((5, 5), np.uint8))
+    h, w = image.shape[:2]
+    inv = cv2.invertAffineTransform(np.asarray(m, np.float64))
+    back = cv2.warpAffine(grown, inv, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
+    return back == 0
+
+
+@pytest.mark.parametrize("colors", ["model", "chroma", "match"])
+def test_face_mask_changes_nothing_outside_the_face_on_real_faces(colors: str) -> None:
+    """The real face_drawing model pasted through the face mask: every pixel outside the face ellipse
+    is exactly the source's, while the feathered square would have changed pixels there."""
+    model = Path(__file__).resolve().parents[3] / "models" / "face_drawing.onnx"
+    face_stage = _stage(model=str(model), region="faces", mask="face", colors=colors, threads=2)
+    square = _stage(model=str(model), region="faces", threads=2)
+    for image, faces in _real_faces():
+        frame = make_frame(image=image, faces=faces)
+        out = face_stage.process(frame).image
+        outside = np.ones(image.shape[:2], bool)
+        for face in faces:
+            outside &= _outside_face(face_stage, image, face)
+        assert np.array_equal(out[outside], image[outside])
+        inside = ~outside
+        assert np.abs(out[inside].astype(int) - image[inside]).mean() > 2  # the face was stylized
+        sq = square.process(frame).image
+        assert (sq[outside] != image[outside]).any()  # the square did reach outside the face
+        if colors == "chroma":  # the face keeps its own colours: Cr/Cb within a level or two
+            ycc_out = cv2.cvtColor(out, cv2.COLOR_RGB2YCrCb)[inside][:, 1:].astype(int)
+            ycc_src = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)[inside][:, 1:].astype(int)
+            ycc_sq = cv2.cvtColor(sq, cv2.COLOR_RGB2YCrCb)[inside][:, 1:].astype(int)
+            assert np.abs(ycc_out - ycc_src).mean() < 0.5 * np.abs(ycc_sq - ycc_src).mean()
+
+
+def test_face_mask_is_zero_outside_its_ellipse() -> None:
+    from streamer.geometry import face_mask
+
+    kps = np.array([[90, 100], [166, 100], [128, 140], [128, 175], [60, 120], [196, 120]], np.float64)
+    m = face_mask(256, kps, None, 0.1)
+    assert m.dtype == np.float32 and m.shape == (256, 256)
+    assert m[140, 128] == 1.0 and m[0, 0] == 0.0 and m[255, 255] == 0.0 and m[140, 5] == 0.0
+    assert 0.0 < m[140, 60:200].min() or m[140, 62] < 1.0  # a ramp towards the sides
+    box_only = face_mask(256, None, np.array([50.0, 40.0, 200.0, 230.0]), 0.0)
+    assert box_only[135, 125] == 1.0 and box_only[135, 45] == 0.0 and set(np.unique(box_only)) == {0.0, 1.0}

@@ -1,0 +1,105 @@
+"""Stages on CUDA: the predictor's state stays on the device between frames; translate's batch
+bins on the GPU; NVDEC/NVENC open where PyAV's FFmpeg has them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streamer.frame import Frame
+from streamer.io.hwcodec import check_encoder, choose_decoder, open_decoder, probe
+from streamer.onnx import is_ortvalue
+from streamer.stages.base import RunContext
+from streamer.stages.predict import Predict
+from streamer.stages.translate import Translate
+from tests.gpu.device import DEVICE, DRY, FULL, PROVIDER
+from tests.helpers_gpu import MODELS, photo
+from tests.unit.stages.conftest import make_frame
+
+needs_nvidia = pytest.mark.skipif(DRY, reason="NVDEC/NVENC need the GPU (dry run on CPU)")
+
+
+def _frames(n: int = 10) -> list[Frame]:
+    base = photo(1, 128, 192, seed=3)[0]
+    out = []
+    for i in range(n):
+        raw = np.ascontiguousarray(np.roll(base, 2 * i, axis=1))
+        styled = i % 2 == 0
+        out.append(make_frame(i, image=255 - raw if styled else raw, translated=styled))
+    return out
+
+
+def _predict(provider: str) -> tuple[Predict, list[Frame], list[object]]:
+    params = Predict.Params(model=str(MODELS / "predictor.onnx"), providers=[provider])
+    stage = Predict("fill", params, RunContext(log=lambda _m: None))
+    stage.open()
+    out, states = [], []
+    for f in _frames():
+        out.extend(stage.process(f))
+        states.append(stage.state)
+    return stage, out, states
+
+
+def test_predictor_state_stays_on_the_device_between_frames() -> None:
+    stage, gpu_out, states = _predict(PROVIDER)
+    assert stage.model.session.get_providers()[0] == FULL
+    assert all(is_ortvalue(s) and s.device_name().lower() == DEVICE for s in states[1:])
+    _, cpu_out, _ = _predict("cpu")
+    assert sum(bool(f.predicted) for f in gpu_out) >= 4
+    for a, b in zip(cpu_out, gpu_out, strict=True):
+        assert a.index == b.index
+        diff = np.abs(a.image.astype(int) - b.image.astype(int))
+        assert diff.mean() < 1.0 and np.mean(diff <= 2) > 0.99  # stated: GPU vs CPU kernels
+
+
+def test_translate_batch_bins_on_the_device() -> None:
+    boxes = [(40, 30, 100, 100), (120, 20, 190, 100), (60, 60, 140, 120)]
+    frames = [make_frame(i, image=photo(1, 128, 200, seed=i)[0], faces=boxes[: i % 4]) for i in range(9)]
+    params = Translate.Params(
+        model=str(MODELS / "face_drawing.onnx"), region="faces", providers=[PROVIDER], batch=4, batch_frames=3
+    )
+    stage = Translate("style", params, RunContext(log=lambda _m: None))
+    stage.open()
+    assert stage.model.batch_bins == (1, 2, 4)
+    stage.model.shapes_run.clear()
+    out: list[Frame] = []
+    for f in frames:
+        got = stage.process(f)
+        out.extend([got] if isinstance(got, Frame) else got)
+    out.extend(stage.flush())
+    assert [f.index for f in out] == list(range(9))
+    assert {s[0] for s in stage.model.shapes_run} <= {1, 2, 4}
+
+
+@needs_nvidia
+def test_hardware_codecs_open_where_built() -> None:
+    for status in probe():
+        assert status.opens or not status.built, status.line()
+    assert choose_decoder("cuvid", "h264") == "h264_cuvid"
+    check_encoder("h264_nvenc")
+
+
+@needs_nvidia
+def test_nvenc_encode_and_cuvid_decode_round_trip(tmp_path: Path) -> None:
+    import av
+
+    path = tmp_path / "nv.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("h264_nvenc", rate=30)
+        s.width, s.height, s.pix_fmt = 640, 360, "yuv420p"
+        for i in range(30):
+            img = photo(1, 360, 640, seed=i)[0]
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    n = 0
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        ctx = open_decoder(stream, "h264_cuvid")
+        for packet in c.demux(stream):
+            n += len(ctx.decode(packet))
+        n += len(ctx.decode(None))
+    assert n == 30
