@@ -112,7 +112,10 @@ def commands(inp: Path, tmp: Path, before: Path | None) -> dict[str, tuple[list[
         "pyav loop": ([py, str(Path(__file__).resolve()), "--pyav-loop", str(inp), str(tmp / "pyav.mp4")], ROOT),
         "streamer": ([py, *streamer, f"--set=out.path={tmp / 'after.mp4'}", f"--set=out.preset={PRESET}"], ROOT),
     }  # fmt: skip
-    cmds["streamer cores=off"] = cmds["streamer"]
+    cmds["streamer cores=off"] = (
+        [py, *streamer, f"--set=out.path={tmp / 'after_off.mp4'}", f"--set=out.preset={PRESET}"],
+        ROOT,
+    )
     if before is not None:
         cmds["before"] = (
             [py, *streamer, f"--set=out.path={tmp / 'before.mp4'}", f"--set=out.preset={PRESET}"],
@@ -182,7 +185,12 @@ def main() -> None:
                 f"{n} {runs[n][-1][0]:.2f}/{runs[n][-1][1]:.2f}" for n in cmds), flush=True)  # fmt: skip
         outputs = {
             name: probe(tmp / f)
-            for name, f in (("ffmpeg", "ffmpeg.mp4"), ("pyav loop", "pyav.mp4"), ("streamer", "after.mp4"))
+            for name, f in (
+                ("ffmpeg", "ffmpeg.mp4"),
+                ("pyav loop", "pyav.mp4"),
+                ("streamer", "after.mp4"),
+                ("streamer cores=off", "after_off.mp4"),
+            )
         }
         if args.before:
             outputs["before"] = probe(tmp / "before.mp4")
