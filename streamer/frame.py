@@ -7,6 +7,13 @@ A Frame is immutable by convention: a stage that changes the picture or the anno
 Identity is ``index`` (0-based position in the source) and ``pts`` in ``time_base`` units,
 exactly as the demuxer gave them; ``time`` (float seconds) is for display only.
 
+Pixels stay in the decoder's planes until a stage asks for them: ``Frame.image`` is RGB to
+every stage, but a frame from a decoder carries its :class:`Planes` (``streamer.io.picture``)
+and converts them on the first read of ``image``, once, however many stages read it. A sink
+that can use the planes as they are (``encode`` with the source's size and pixel format) reads
+:attr:`Frame.pixels` and never converts, so a transcode-only graph never leaves YUV.
+``frame.replace(image=rgb)`` makes that array the picture from then on.
+
 What stages learn about a frame lives in typed fields, never in an untyped dict, and each kind
 of it has a name in :class:`Ann`: stages declare which they read and write
 (``Stage.io``, DESIGN 3.4a) and the graph compiler refuses a stage that reads what no stage
@@ -19,7 +26,7 @@ import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol, overload, runtime_checkable
 
 import numpy as np
 
@@ -67,6 +74,44 @@ def _check_image(image: Any) -> None:
         raise ValueError(
             f"Frame.image: expected uint8 array of shape (H, W, 3), got {image.dtype} {image.shape}"
         )
+
+
+@runtime_checkable
+class Planes(Protocol):
+    """A picture not yet converted to RGB (a decoded frame in its planes, ``streamer.io``).
+
+    ``size`` is (width, height) of the RGB it becomes; ``rgb()`` returns that uint8 H x W x 3
+    array, converting on the first call only (the same array after), safe to call from several
+    threads at once."""
+
+    @property
+    def size(self) -> tuple[int, int]: ...
+
+    def rgb(self) -> np.ndarray: ...
+
+
+class _Image:
+    """``Frame.image``: the RGB picture, converted from the frame's planes on first read.
+
+    A data descriptor used as a dataclass field, so ``Frame(image=...)`` and
+    ``frame.replace(image=...)`` take either an RGB array (validated here, as before) or
+    :class:`Planes`, and reading ``frame.image`` always gives the RGB array."""
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Image: ...
+    @overload
+    def __get__(self, obj: Frame, owner: type | None = None) -> np.ndarray: ...
+    def __get__(self, obj: Frame | None, owner: type | None = None) -> np.ndarray | _Image:
+        if obj is None:
+            raise AttributeError("image")  # no class-level default: the field is required
+        pixels = obj.__dict__["_pixels"]
+        return pixels if isinstance(pixels, np.ndarray) else pixels.rgb()
+
+    def __set__(self, obj: Frame, value: np.ndarray | Planes) -> None:
+        # reached only from the dataclass __init__: the frozen __setattr__ refuses later writes
+        if not isinstance(value, Planes) or isinstance(value, np.ndarray):
+            _check_image(value)
+        obj.__dict__["_pixels"] = value
 
 
 @dataclass(frozen=True)
@@ -126,11 +171,13 @@ class StreamInfo:
     audio: Any = None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False, kw_only=True)
 class Frame:
-    """A decoded RGB picture and its annotations."""
+    """A decoded picture (RGB to stages, see :attr:`image`) and its annotations; keyword
+    arguments only."""
 
-    image: np.ndarray
+    # required (the descriptor gives no default): an RGB array or Planes in, RGB array out
+    image: _Image = _Image()
     index: int
     pts: int
     time_base: Fraction
@@ -153,7 +200,6 @@ class Frame:
     captured: float | None = None
 
     def __post_init__(self) -> None:
-        _check_image(self.image)
         if self.index < 0:
             raise ValueError(f"Frame.index: expected >= 0, got {self.index}")
 
@@ -162,12 +208,31 @@ class Frame:
         return float(self.pts * self.time_base)
 
     @property
+    def pixels(self) -> np.ndarray | Planes:
+        """The picture as the frame holds it: the RGB array, or the decoder's planes while no
+        stage has asked for RGB (and after, until a stage replaces the image)."""
+        pixels: np.ndarray | Planes = self.__dict__["_pixels"]
+        return pixels
+
+    @property
     def height(self) -> int:
-        return int(self.image.shape[0])
+        pixels = self.pixels
+        return int(pixels.shape[0]) if isinstance(pixels, np.ndarray) else pixels.size[1]
 
     @property
     def width(self) -> int:
-        return int(self.image.shape[1])
+        pixels = self.pixels
+        return int(pixels.shape[1]) if isinstance(pixels, np.ndarray) else pixels.size[0]
 
     def replace(self, **changes: Any) -> Frame:
+        """A copy with ``changes``; the pixels are shared (not converted) unless ``image`` is
+        among them."""
+        changes.setdefault("image", self.pixels)
         return dataclasses.replace(self, **changes)
+
+    def __repr__(self) -> str:
+        held = "rgb" if isinstance(self.pixels, np.ndarray) else "planes"
+        return (
+            f"Frame(index={self.index}, pts={self.pts}, time_base={self.time_base}, "
+            f"size={self.width}x{self.height} {held}, faces={len(self.faces)})"
+        )

@@ -46,7 +46,7 @@ from streamer.errors import SourceError
 from streamer.frame import StreamInfo
 from streamer.io import picture
 from streamer.io.audio import AudioHandle, copy_packet
-from streamer.io.picture import PictureConverter, converter_for
+from streamer.io.picture import DecodedPicture, PictureConverter, converter_for
 from streamer.io.source import Dropped, RawFrame, VideoSource, _one_line
 from streamer.io.timestamps import RAW_FORMATS, AudioTimeline, Breaks, VideoTimeline
 
@@ -388,9 +388,11 @@ class AvSource(VideoSource):
         self._decoded += 1
         self._last_wall = time.monotonic()
         assert self._picture is not None  # set by open()
-        image = self._picture.convert(frame)  # colour matrix, rotation, size: picture.py
+        # still in the decoder's planes: converted (colour matrix, rotation, size: picture.py)
+        # when a stage first asks for RGB, never when a sink writes the planes as they are
+        pixels = DecodedPicture(frame, self._picture)
         audio, self._pending = tuple(self._pending), []
-        return RawFrame(image=image, pts=pts, time_base=tb, audio=audio)
+        return RawFrame(pixels=pixels, pts=pts, time_base=tb, audio=audio)
 
 
 def to_rgb(frame: Any) -> Any:

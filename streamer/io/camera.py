@@ -116,4 +116,4 @@ class CameraSource(VideoSource):
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             pts = max(self._last + 1, int((time.monotonic() - self._start) * 1000))
             self._last = pts
-            yield RawFrame(image=rgb, pts=pts, time_base=TIME_BASE)
+            yield RawFrame(pixels=rgb, pts=pts, time_base=TIME_BASE)

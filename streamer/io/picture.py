@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -367,19 +368,88 @@ class PictureConverter:
         self.size = output_size(display_size(*coded, self.sar, orientation), width, height, fit)
         self._plans: dict[tuple[int, int, Orientation], Placement] = {}
 
-    def convert(self, frame: Any) -> np.ndarray:
-        """The frame as contiguous uint8 H x W x 3 RGB of :attr:`size`, upright."""
+    def _plan(self, frame: Any) -> tuple[Orientation, Placement]:
         orientation = frame_orientation(frame)
         key = (frame.width, frame.height, orientation)
         plan = self._plans.get(key)
         if plan is None:
             display = display_size(frame.width, frame.height, self.sar, orientation)
             plan = self._plans[key] = place(display, self.size, self.fit)
+        return orientation, plan
+
+    def keeps_geometry(self, frame: Any) -> bool:
+        """True when :meth:`convert` changes only the colour of ``frame``: upright, square
+        pixels, already :attr:`size` (no rotation, scaling, bars or crop). Only then may a sink
+        write the decoded planes instead of the RGB picture."""
+        orientation, plan = self._plan(frame)
+        coded = (frame.width, frame.height)
+        return orientation.upright and plan.scaled == coded == self.size and plan.offset == (0, 0)
+
+    def convert(self, frame: Any) -> np.ndarray:
+        """The frame as contiguous uint8 H x W x 3 RGB of :attr:`size`, upright."""
+        orientation, plan = self._plan(frame)
         sw, sh = plan.scaled
         cw, ch = (sh, sw) if orientation.swaps_axes else (sw, sh)
         image = to_rgb(frame, width=cw, height=ch)
         image = compose(orientation.apply(image), plan)
         return image if image.flags.c_contiguous else np.ascontiguousarray(image)
+
+
+class DecodedPicture:
+    """A decoded PyAV frame in its planes (YUV as the decoder gave it) with the converter that
+    turns it into the stage's RGB: :class:`streamer.frame.Planes` for ``Frame``.
+
+    The RGB is made on the first :meth:`rgb` call and kept, under a lock: stages fed by the
+    same frame (fan-out) may ask at once, and PyAV's ``reformat`` caches its swscale context
+    on the frame, so two conversions of one frame must not run together. ``encode`` asks
+    :meth:`passthrough` instead and, when it may, writes :attr:`frame` without any conversion.
+    """
+
+    __slots__ = ("_lock", "_rgb", "converter", "frame")
+
+    def __init__(self, frame: Any, converter: PictureConverter) -> None:
+        self.frame = frame
+        self.converter = converter
+        self._rgb: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the RGB picture (the source's output size)."""
+        return self.converter.size
+
+    @property
+    def converted(self) -> bool:
+        """True once a stage has asked for the RGB picture."""
+        return self._rgb is not None
+
+    def rgb(self) -> np.ndarray:
+        """The upright RGB picture (converted once, then the same array)."""
+        image = self._rgb
+        if image is None:
+            with self._lock:
+                image = self._rgb
+                if image is None:
+                    image = self._rgb = self.converter.convert(self.frame)
+        return image
+
+    def colour(self) -> Colour:
+        """The matrix and range the planes are in (the stream's tags, else the size guess)."""
+        return frame_colour(self.frame)
+
+    def passthrough(self, pix_fmt: str, size: tuple[int, int]) -> Any | None:
+        """The decoded frame itself when writing it is writing this picture: pixel format
+        ``pix_fmt``, ``size`` (width, height), and a conversion that would change only the
+        colour (see :meth:`PictureConverter.keeps_geometry`); else None."""
+        frame = self.frame
+        if frame.format.name != pix_fmt or (frame.width, frame.height) != tuple(size):
+            return None
+        return frame if self.converter.keeps_geometry(frame) else None
+
+    def lock(self) -> threading.Lock:
+        """Held while a writer re-stamps and sends :attr:`frame` (two encoders fed by one
+        frame must not stamp it at once)."""
+        return self._lock
 
 
 def to_rgb(frame: Any, *, width: int | None = None, height: int | None = None) -> np.ndarray:

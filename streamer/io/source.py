@@ -1,11 +1,11 @@
 """Video sources behind one ``open_source(spec)``: files and network streams (PyAV), cameras
 (OpenCV), image folders/globs and ``testsrc``.
 
-Every source yields ``RawFrame``s (RGB picture, pts, time base, audio packets demuxed before it)
-and shares one lifecycle: ``open()`` (raises ``SourceError`` with one line), ``frames()``
-(a generator that checks ``stop`` between frames and never blocks longer than the network
-timeout), ``trailing_audio()`` and ``close()`` (safe after a failed open or an abandoned
-generator, and twice).
+Every source yields ``RawFrame``s (RGB picture or a decoder's planes, pts, time base, audio
+packets demuxed before it) and shares one lifecycle: ``open()`` (raises ``SourceError`` with
+one line), ``frames()`` (a generator that checks ``stop`` between frames and never blocks
+longer than the network timeout), ``trailing_audio()`` and ``close()`` (safe after a failed
+open or an abandoned generator, and twice).
 
 Drops and reconnects (network and cameras) are handled here, once, for every reader::
 
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from streamer.errors import SourceError
-from streamer.frame import StreamInfo
+from streamer.frame import Planes, StreamInfo
 from streamer.io.uri import classify
 
 
@@ -54,12 +54,19 @@ class SourceSpec:
 
 @dataclass(frozen=True)
 class RawFrame:
-    """One decoded picture: ``image`` uint8 HxWx3 RGB (contiguous), pts in ``time_base``."""
+    """One decoded picture, pts in ``time_base``: ``pixels`` is uint8 HxWx3 RGB (contiguous)
+    or, from a decoder, its planes (converted to RGB only when something reads ``image``)."""
 
-    image: np.ndarray
+    pixels: np.ndarray | Planes
     pts: int
     time_base: Fraction
     audio: tuple[Any, ...] = ()
+
+    @property
+    def image(self) -> np.ndarray:
+        """The RGB picture (converts the planes on first use)."""
+        pixels = self.pixels
+        return pixels if isinstance(pixels, np.ndarray) else pixels.rgb()
 
 
 class Dropped(Exception):

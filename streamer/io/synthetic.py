@@ -74,7 +74,7 @@ class TestSource(VideoSource):
         while not self.stop.is_set():
             i = self._index
             self._index += 1
-            yield RawFrame(image=self.picture(i), pts=i * self._ticks, time_base=self._tb)
+            yield RawFrame(pixels=self.picture(i), pts=i * self._ticks, time_base=self._tb)
 
     def _disconnect(self) -> None:
         pass
@@ -137,7 +137,7 @@ class ImageSource(VideoSource):
             image = fit_image(image, size, self.spec.fit)  # aspect kept unless fit: stretch
             pts = self._index * self._ticks
             self._index += 1
-            yield RawFrame(image=cv2.cvtColor(image, cv2.COLOR_BGR2RGB), pts=pts, time_base=self._tb)
+            yield RawFrame(pixels=cv2.cvtColor(image, cv2.COLOR_BGR2RGB), pts=pts, time_base=self._tb)
 
     def _rewind(self) -> bool:
         # a pass that yielded nothing (every image unreadable) must not loop forever

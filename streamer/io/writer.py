@@ -9,6 +9,15 @@ still exact), Matroska always uses 1/1000 and MPEG-TS 1/90000 (rounded there). A
 does not increase is moved to previous + 1 tick and counted (``pts_fixed``): encoders refuse
 it otherwise.
 
+Pixels: a frame that still holds its decoder's planes (``DecodedPicture``: no stage changed or
+asked to change its pixels) in the stream's pixel format and size, upright and square, is
+encoded as it is: no YUV -> RGB -> YUV round trip, only its pts re-stamped and its picture type
+cleared (libx264 would otherwise copy the source's I/P/B decisions). The stream is then tagged
+with the source's colour (matrix, range, primaries, transfer; an untagged source with the
+matrix it was decoded with), and any RGB frame in the same stream is converted with that
+matrix, so one file never mixes two. Otherwise (an RGB picture from a stage, a rotated,
+anamorphic or fitted source, another pixel format) the RGB is converted as before.
+
 Sizes: the output size is the first frame's (rounded down to even for 4:2:0); a later frame of
 another size is scaled to it (logged once), so a graph that changes size mid-stream still
 yields a valid file.
@@ -43,9 +52,10 @@ from typing import Any
 import numpy as np
 
 from streamer.errors import SinkError
+from streamer.frame import Planes
 from streamer.io.audio import AudioHandle, copy_packet
 from streamer.io.output_file import OutputFile
-from streamer.io.picture import output_colour, rgb_to_i420
+from streamer.io.picture import Colour, DecodedPicture, output_colour, rgb_to_i420
 from streamer.io.uri import is_url, output_format
 
 _NVENC_PRESETS = {
@@ -64,6 +74,8 @@ _nvenc_ok: dict[str, bool] = {}
 # FRAGMENT_US microseconds, so a killed run loses at most about that much
 FRAGMENT_US = 1_000_000
 _MP4_FORMATS = frozenset({"mp4", "mov", "ipod", "ismv", "3gp"})
+_UNSPECIFIED = (0, 2)  # AVCOL_*: reserved / unspecified, not a tag to copy
+_PICT_NONE = 0  # AV_PICTURE_TYPE_NONE: let the encoder choose the frame type
 
 
 def parse_bitrate(value: str | int | None) -> int | None:
@@ -137,6 +149,9 @@ class VideoWriter:
         self._audio: Any = None
         self._tb = Fraction(1, 1)
         self._size = (0, 0)
+        self._colour = Colour()  # what the stream is tagged as; RGB frames are converted with it
+        self._tags: dict[str, int] = {}
+        self.frames_passed = 0  # frames written from the decoder's planes (no conversion)
         self._last_pts: int | None = None
         self._last_audio: Fraction | None = None
         self._resize_logged = False
@@ -230,13 +245,36 @@ class VideoWriter:
             opts["frag_duration"] = str(FRAGMENT_US)
         return opts
 
+    def _stream_colour(self, pixels: np.ndarray | Planes, size: tuple[int, int]) -> None:
+        """Choose the stream's colour from its first frame: the source's own when its planes
+        can be written as they are (tags copied where the source gives them), else
+        :func:`output_colour` (BT.709 for HD sizes, BT.601 otherwise)."""
+        colour = output_colour(*size, self.pix_fmt)
+        tags = colour.tags()
+        if isinstance(pixels, DecodedPicture) and pixels.passthrough(self.pix_fmt, size) is not None:
+            source = pixels.colour()
+            if source.matrix in ("bt601", "bt709", "bt2020"):  # what rgb_to_i420 converts with
+                colour, tags = source, source.tags()
+                frame = pixels.frame
+                for key in ("colorspace", "color_primaries", "color_trc"):
+                    value = int(getattr(frame, key, 2) or 2)
+                    if value not in _UNSPECIFIED:
+                        tags[key] = value
+        self._colour, self._tags = colour, tags
+
     def _start(
-        self, width: int, height: int, time_base: Fraction, rate: Fraction | None, audio: AudioHandle | None
+        self,
+        pixels: np.ndarray | Planes,
+        time_base: Fraction,
+        rate: Fraction | None,
+        audio: AudioHandle | None,
     ) -> None:
         import av
 
+        width, height = _size_of(pixels)
         if self.pix_fmt.startswith(("yuv420", "yuvj420", "nv12", "yuv422", "yuvj422")):
             width, height = max(2, width - width % 2), max(2, height - height % 2)
+        self._stream_colour(pixels, (width, height))
         rate = Fraction(rate) if rate else Fraction(30)
         try:
             container = av.open(self._target, "w", format=self.format, options=self._container_options())
@@ -253,9 +291,14 @@ class VideoWriter:
                 stream.bit_rate = self.bit_rate
             if self.threads:
                 stream.codec_context.thread_count = self.threads
+            if not self.live:
+                # FFmpeg's own default (frame and slice threads): PyAV defaults to slice threads,
+                # which makes libx264 cut every frame into slices, costing speed and quality.
+                # Live keeps slices: one frame of latency per frame thread is what live avoids.
+                stream.codec_context.thread_type = "AUTO"
             if self.live or not self._is_file or self.fragmented:
                 stream.codec_context.gop_size = max(1, round(2 * rate))
-            for key, value in output_colour(width, height, self.pix_fmt).tags().items():
+            for key, value in self._tags.items():
                 setattr(stream.codec_context, key, value)  # what _to_video_frame converts with
         except Exception as exc:  # noqa: BLE001
             self._failed = True
@@ -280,7 +323,7 @@ class VideoWriter:
 
     def write(
         self,
-        image: np.ndarray,
+        image: np.ndarray | Planes,
         pts: int,
         time_base: Fraction,
         *,
@@ -288,38 +331,70 @@ class VideoWriter:
         audio_handle: AudioHandle | None = None,
         audio_packets: Iterable[Any] = (),
     ) -> None:
-        """Encode one RGB frame at ``pts`` (in ``time_base``) and mux its audio packets."""
+        """Encode one frame at ``pts`` (in ``time_base``) and mux its audio packets.
+
+        ``image`` is an RGB array or a frame's planes (``Frame.pixels``): planes the stream can
+        take as they are are written without any conversion (see the module doc)."""
 
         with self._lock:
             if self._closed:
                 raise SinkError(f"{self.path}: write after close")
             if self._container is None:
-                h, w = image.shape[:2]
-                self._start(w, h, Fraction(time_base), rate, audio_handle)
+                self._start(image, Fraction(time_base), rate, audio_handle)
             self._mux_audio(audio_packets)
-            w, h = self._size
-            frame = _to_video_frame(image, self._video.codec_context.pix_fmt, (w, h))
-            if (frame.width, frame.height) != (w, h):
-                if not self._resize_logged and (frame.width - w > 1 or frame.height - h > 1):
-                    self.log(f"frame size {frame.width}x{frame.height} differs; scaled to {w}x{h}")
-                    self._resize_logged = True
-                frame = frame.reformat(width=w, height=h)
             tb = Fraction(time_base)
             out_pts = pts if tb == self._tb else round(pts * tb / self._tb)
             if self._last_pts is not None and out_pts <= self._last_pts:
                 out_pts = self._last_pts + 1
                 self.counters["pts_fixed"] = self.counters.get("pts_fixed", 0) + 1
-            frame.pts = out_pts
-            frame.time_base = self._tb
-            try:
-                packets = self._video.encode(frame)
-                for packet in packets:
-                    self._container.mux(packet)
-            except Exception as exc:  # noqa: BLE001
-                self._failed = True
-                raise SinkError(f"encoding {self.path} failed: {_one_line(exc)}") from None
+            decoded = self._passthrough(image)
+            if decoded is not None:
+                assert isinstance(image, DecodedPicture)
+                with image.lock():  # another encoder fed by the same frame stamps it too
+                    decoded.pts = out_pts
+                    decoded.time_base = self._tb
+                    decoded.pict_type = _PICT_NONE
+                    self._encode(decoded)
+                self.frames_passed += 1
+            else:
+                self._encode(self._converted(image), out_pts)
             self._last_pts = out_pts
             self.frames_written += 1
+
+    def _passthrough(self, pixels: np.ndarray | Planes) -> Any | None:
+        """The decoded frame to write as it is, or None when it needs converting (an RGB
+        picture, other geometry or pixel format, or a colour the stream is not tagged with)."""
+        if not isinstance(pixels, DecodedPicture):
+            return None
+        frame = pixels.passthrough(self.pix_fmt, self._size)
+        if frame is None:
+            return None
+        colour = pixels.colour()
+        same = (colour.matrix, colour.full_range) == (self._colour.matrix, self._colour.full_range)
+        return frame if same else None
+
+    def _converted(self, pixels: np.ndarray | Planes) -> Any:
+        """RGB (or planes converted to RGB) -> a VideoFrame of the stream's format and size."""
+        image = pixels if isinstance(pixels, np.ndarray) else pixels.rgb()
+        w, h = self._size
+        frame = _to_video_frame(image, self._video.codec_context.pix_fmt, self._colour, self._tags)
+        if (frame.width, frame.height) != (w, h):
+            if not self._resize_logged and (frame.width - w > 1 or frame.height - h > 1):
+                self.log(f"frame size {frame.width}x{frame.height} differs; scaled to {w}x{h}")
+                self._resize_logged = True
+            frame = frame.reformat(width=w, height=h)
+        return frame
+
+    def _encode(self, frame: Any, pts: int | None = None) -> None:
+        if pts is not None:
+            frame.pts = pts
+            frame.time_base = self._tb
+        try:
+            for packet in self._video.encode(frame):
+                self._container.mux(packet)
+        except Exception as exc:  # noqa: BLE001
+            self._failed = True
+            raise SinkError(f"encoding {self.path} failed: {_one_line(exc)}") from None
 
     def write_audio(self, packets: Iterable[Any]) -> None:
         """Mux audio packets that follow the last frame (the source's trailing audio)."""
@@ -393,16 +468,22 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _to_video_frame(image: np.ndarray, pix_fmt: str, size: tuple[int, int]) -> Any:
-    """RGB array -> av.VideoFrame in the stream's pixel format, converted with (and tagged as)
-    the matrix and range ``_start`` tags the stream with (BT.709 for HD sizes, else BT.601;
-    see ``streamer.io.picture``). 4:2:0 at even sizes goes through OpenCV (5x faster than
-    swscale here); other formats and odd sizes through swscale. A frame of another size than
-    the stream's keeps its size here (``write`` scales it, YUV to YUV)."""
+def _size_of(pixels: np.ndarray | Planes) -> tuple[int, int]:
+    """(width, height) of an RGB array or of the RGB a frame's planes become."""
+    if isinstance(pixels, np.ndarray):
+        return int(pixels.shape[1]), int(pixels.shape[0])
+    return pixels.size
+
+
+def _to_video_frame(image: np.ndarray, pix_fmt: str, colour: Colour, tags: dict[str, int]) -> Any:
+    """RGB array -> av.VideoFrame in the stream's pixel format, converted with ``colour`` and
+    tagged with ``tags``: what ``_start`` tagged the stream with (the source's colour when its
+    planes pass through, else BT.709 for HD sizes and BT.601 otherwise; see
+    ``streamer.io.picture``). 4:2:0 at even sizes goes through OpenCV (5x faster than swscale
+    here); other formats and odd sizes through swscale. A frame of another size than the
+    stream's keeps its size here (``write`` scales it, YUV to YUV)."""
     import av
 
-    colour = output_colour(*size, pix_fmt)
-    tags = colour.tags()
     h, w = image.shape[:2]
     if pix_fmt in ("yuv420p", "yuvj420p") and w % 2 == 0 and h % 2 == 0:
         frame = av.VideoFrame.from_ndarray(rgb_to_i420(image, colour), format=pix_fmt)

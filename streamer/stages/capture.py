@@ -144,7 +144,7 @@ class Capture(Source):
         index = 0
         for raw in self._source.frames():
             yield Frame(
-                image=raw.image,
+                image=raw.pixels,
                 index=index,
                 pts=raw.pts,
                 time_base=raw.time_base,

@@ -105,11 +105,13 @@ class Encode(Sink):
         self._writer.open()
 
     def write(self, frame: Frame) -> None:
-        """Encode the frame at its pts and mux the audio packets that came with it."""
+        """Encode the frame at its pts and mux the audio packets that came with it. The frame's
+        pixels go as the frame holds them: decoded planes that need no conversion are written
+        as they are (a transcode never converts to RGB), an RGB picture is converted."""
         if self._writer is None:
             raise RuntimeError("Encode.write() called before open()")
         self._writer.write(
-            frame.image,
+            frame.pixels,
             frame.pts,
             frame.time_base,
             rate=frame.stream.rate,

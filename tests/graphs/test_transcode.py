@@ -145,3 +145,18 @@ def test_real_720p_clip_with_51_audio_round_trips(tmp_path: Path) -> None:
     a_src = [Fraction(p) * src["atb"] for p, _ in src["apkts"]]
     a_dst = [Fraction(p) * dst["atb"] for p, _ in dst["apkts"]]
     assert a_dst == a_src
+
+
+def test_transcode_never_converts_to_rgb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """capture -> encode writes the decoder's planes: no YUV -> RGB -> YUV round trip."""
+    from streamer.io.picture import PictureConverter
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("file_transcode converted a frame to RGB")
+
+    monkeypatch.setattr(PictureConverter, "convert", refuse)
+    spec = load_graph(
+        ROOT / "graphs" / "file_transcode.yaml", [f"cam.uri={CLIP}", f"out.path={tmp_path}/n.mp4"]
+    )
+    result = run_graph(spec, RunOptions(quiet=True, handle_signals=False))
+    assert result.error is None and result.stage("out").frames_in > 0
