@@ -132,7 +132,7 @@ def _frame(i: int, size: int = 64) -> Frame:
 
     info = StreamInfo(uri="t", width=size, height=size, time_base=Fraction(1, 30), rate=Fraction(30))
     return Frame(
-        np.full((size, size, 3), i, np.uint8), index=i, pts=i, time_base=Fraction(1, 30), stream=info
+        image=np.full((size, size, 3), i, np.uint8), index=i, pts=i, time_base=Fraction(1, 30), stream=info
     )
 
 
