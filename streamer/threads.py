@@ -11,6 +11,11 @@ opens:
 - each gets ``cores x weight / total`` threads, rounded so that the shares add up to the cores,
   and at least 1 (with more such stages than cores, each gets 1).
 
+A graph without a model stage (a transcode) is left alone: its codecs are the whole job, their
+threads sleep rather than spin when idle, and x264 at one thread made ``file_transcode`` 1.3x
+slower (wall) than at its default on 2 cores, with no CPU saved. With a model the model is the
+bottleneck and one codec thread each costs no frames/s (``benchmarks/bench_threads.py``).
+
 A stage with ``threads`` set in the YAML (or ``--set``) keeps its value and its cores are taken
 out of the budget first. ``STREAMER_CORES=N`` says how many cores the budget divides (default:
 the cores this process may run on); ``STREAMER_CORES=off`` turns the budget off (every pool
@@ -73,9 +78,11 @@ def plan(stages: dict[str, Any], cores: int | None = None) -> dict[str, int]:
     if cores is None and not enabled():
         return {}
     cores = available_cores() if cores is None else max(1, cores)
+    from streamer.stages._model_params import ModelParams
+
     weights = {name: w for name, p in stages.items() if (w := _weight(p)) is not None}
-    if not weights:
-        return {}
+    if not weights or not any(isinstance(p, ModelParams) for p in stages.values()):
+        return {}  # no model stage: the codecs are the work, let them take the cores (see above)
     taken = sum(
         int(p.threads)
         for p in stages.values()

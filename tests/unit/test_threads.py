@@ -77,13 +77,20 @@ def test_environment_sets_or_disables_the_budget(monkeypatch: pytest.MonkeyPatch
     assert threads.plan(params) == {}
 
 
+def test_a_graph_without_a_model_keeps_its_codecs_defaults() -> None:
+    spec = load_graph(ROOT / "graphs" / "file_transcode.yaml")
+    assert threads.plan({s.name: s.params for s in spec.stages}, cores=2) == {}
+
+
 def test_a_run_reports_its_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from streamer.runner import RunOptions, run_graph
 
     monkeypatch.setenv(threads.ENV_VAR, "2")
-    spec = _spec(CAM, {"name": "out", "type": "encode", "path": str(tmp_path / "x.mp4")})
+    frame = {"name": "style", "type": "translate", "model": str(ROOT / "models" / "cartoon.onnx"), "size": 64}
+    spec = _spec(CAM, frame, {"name": "out", "type": "encode", "path": str(tmp_path / "x.mp4")})
     lines: list[str] = []
     result = run_graph(spec, RunOptions(handle_signals=False, progress=False, log=lines.append))
     assert result.error is None
-    assert result.threads == {"cam": 1, "out": 1} and result.to_json()["threads"] == {"cam": 1, "out": 1}
-    assert "threads: cam 1, out 1 (2 cores; set STAGE.threads to override)" in lines
+    want = {"cam": 1, "style": 1, "out": 1}
+    assert result.threads == want and result.to_json()["threads"] == want
+    assert "threads: cam 1, style 1, out 1 (2 cores; set STAGE.threads to override)" in lines
