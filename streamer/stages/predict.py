@@ -1,8 +1,8 @@
 """predict: fill the output frames that were not stylized or never arrived, with a recurrent predictor.
 
 Trade-off: stylization is the expensive stage. ``translate every: 2`` halves its cost offline, and
-in live mode a busy machine drops frames at translate's queue; this stage puts the missing
-frames back so the output keeps the source's full frame rate, at the price of predicted (not
+in live mode a busy machine drops frames at the graph's entrance (``max_in_flight``); this stage
+puts the missing frames back so the output keeps the source's full frame rate, at the price of predicted (not
 stylized) pictures in between. It carries the predictor's recurrent state from frame to frame
 (``models/predictor.onnx``, ``python -m export predictor``; see ``models/predictor.md``).
 
@@ -37,9 +37,8 @@ What it does per frame, in source order:
 
 Frames leave in index order (predicted ones before the real frame that revealed the gap).
 Counters: ``predicted``, ``repeated`` (frames), ``faces_unfilled``. Predicted frames are marked
-``translated=True`` and ``predicted=True``. In live mode give the stage after this one
-a longer ``queue`` (e.g. ``queue: 16``): a filled gap arrives as a burst that a 1-frame live queue
-would drop.
+``translated=True`` and ``predicted=True``. A filled gap arrives as a burst; recording sinks
+(``encode``) block, so none of it is dropped after this stage.
 
 Example (``graphs/file_stylize_fast.yaml``)::
 
