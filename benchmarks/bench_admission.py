@@ -37,19 +37,11 @@ from typing import Any
 
 import yaml
 
+from streamer.bench import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 GRAPH = ROOT / "graphs" / "file_cartoon.yaml"
 CLIP = ROOT / "samples" / "face_audio.mp4"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_graph(tmp: Path, out: Path) -> Path:

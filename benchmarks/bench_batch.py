@@ -33,22 +33,14 @@ from pathlib import Path
 
 import av
 
+from streamer.bench import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 GRAPHS = {
     "transcode": (ROOT / "graphs" / "file_transcode.yaml", []),
     # the whole picture through an ONNX model (translate at 128 px): model sessions matter here
     "cartoon": (ROOT / "graphs" / "file_cartoon.yaml", ["style.size=128"]),
 }
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_clips(folder: Path) -> dict[str, int]:
@@ -126,7 +118,7 @@ def main() -> None:
                 print(f"{name}: {label}: {wall:.1f} s", file=sys.stderr)
     base = {r["graph"]: r["wall_s"] for r in rows if r["how"].startswith("loop")}
     print(
-        f"\n{len(frames)} clips, {total} frames; {cpu_name()}, {os.cpu_count()} cores; Ray with {args.cpus} CPUs\n"
+        f"\n{len(frames)} clips, {total} frames; {cpu_model()}, {os.cpu_count()} cores; Ray with {args.cpus} CPUs\n"
     )
     print("| graph | how | wall s | frames/s | vs loop | model loads | worker processes |")
     print("|---|---|---:|---:|---:|---:|---:|")
@@ -138,7 +130,7 @@ def main() -> None:
             f" | {loads} | {r.get('workers', '-')} |"
         )
     out = {
-        "cpu": cpu_name(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "ray_cpus": args.cpus,
         "python": platform.python_version(),

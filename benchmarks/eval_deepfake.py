@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -282,15 +281,9 @@ def reliability(prob: np.ndarray, label: np.ndarray, real_probs: list[float], pn
 
 def _cpu() -> str:
     """The CPU model and the cores this process may use (e.g. "AMD EPYC 9654 ..., 2 cores")."""
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {len(os.sched_getaffinity(0))} cores"
+    from streamer.bench import cpu_model
+
+    return f"{cpu_model()}, {len(os.sched_getaffinity(0))} cores"
 
 
 def _fmt(v: Any) -> str:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -47,6 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from streamer.bench import cpu_model  # noqa: E402
 from streamer.faces.detect import FaceDetector  # noqa: E402
 from streamer.faces.embed import Embedder  # noqa: E402
 from streamer.frame import Face  # noqa: E402
@@ -328,16 +328,6 @@ def pipeline_fps(model: Path, gallery: Path, threads: int) -> dict[str, float]:
     }
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, default=ROOT / "models" / "face_embedder.onnx")
@@ -349,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     result: dict[str, Any] = {
-        "cpu": cpu_name(),
+        "cpu": cpu_model(),
         "threads": args.threads,
         "cores_visible": os.cpu_count(),
     }

@@ -40,6 +40,18 @@ from streamer.runner import RunOptions, run_graph
 from streamer.stages.base import Mode, RunContext, Sink, Source, Stage
 
 
+def cpu_model() -> str:
+    """The processor's model name ("AMD EPYC ..."), for every benchmark's table and JSON: the
+    same graph runs 1.6x slower on one of our machines than another, so numbers name the CPU."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _as_list(out: Frame | Sequence[Frame] | None) -> list[Frame]:
     if out is None:
         return []
@@ -225,7 +237,7 @@ def bench_graph(
         f"CPU: the stages alone use {cpu_sum:.1f} ms per frame in all, {cores} cores ~ {cpu_fps:.1f} fps; "
         f"the pipeline used {p_cpu:.1f} ms per frame"
     )
-    print(f"streamer bench {path}  ({n} frames, {platform.machine()}, {cores} cores)", file=stream)
+    print(f"streamer bench {path}  ({n} frames, {cpu_model()}, {cores} cores)", file=stream)
     print(table, file=stream)
     print(summary, file=stream)
     results: dict[str, Any] = {
