@@ -382,7 +382,8 @@ class AvSource(VideoSource):
         self._pending.append(out)
 
     def _emit(self, frame: Any, pts: int) -> RawFrame:
-        """One decoded frame, at the pts the timeline gave it, with the audio demuxed so far."""
+        """One decoded frame, at the pts the timeline gave it, with the audio that starts before
+        the next frame (see ``_audio_until``)."""
         tb = self._tb
         self._last = pts
         self._decoded += 1
@@ -391,8 +392,25 @@ class AvSource(VideoSource):
         # still in the decoder's planes: converted (colour matrix, rotation, size: picture.py)
         # when a stage first asks for RGB, never when a sink writes the planes as they are
         pixels = DecodedPicture(frame, self._picture)
-        audio, self._pending = tuple(self._pending), []
-        return RawFrame(pixels=pixels, pts=pts, time_base=tb, audio=audio)
+        return RawFrame(pixels=pixels, pts=pts, time_base=tb, audio=self._audio_until(pts + self._step))
+
+    def _audio_until(self, end: int) -> tuple[Any, ...]:
+        """The pending audio packets that start before ``end`` (video ticks: the next frame's
+        time), in demux order; later ones wait for a later frame. So which audio goes with
+        which frame follows the timestamps, not how far the demuxer ran ahead of a (threaded,
+        reordering) decoder, and a run cut at frame N writes the audio up to frame N's end
+        whatever the decoder's delay."""
+        if not self._pending or not self._audio_tb:
+            audio, self._pending = tuple(self._pending), []
+            return audio
+        limit = end * self._tb
+        now: list[Any] = []
+        later: list[Any] = []
+        for packet in self._pending:
+            start = packet.pts if packet.pts is not None else packet.dts
+            (later if later or start * self._audio_tb >= limit else now).append(packet)
+        self._pending = later
+        return tuple(now)
 
 
 def to_rgb(frame: Any) -> Any:
