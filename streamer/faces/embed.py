@@ -84,13 +84,8 @@ class Embedder(FaceCropModel):
         input_range: str | None = None,
         layout: Literal["nhwc", "nchw"] | None = None,
     ) -> None:
-        params = PreprocessParams(
-            input_range=input_range,
-            mean=[mean] if isinstance(mean, (int, float)) else mean,
-            std=[std] if isinstance(std, (int, float)) else std,
-            layout=layout,
-            channel_order=channel_order,
-            size=size,
+        params = PreprocessParams.of(
+            input_range=input_range, mean=mean, std=std, layout=layout, channel_order=channel_order, size=size
         )
         require_model(model_path)
         super().__init__(

@@ -76,12 +76,8 @@ class OnnxModel(OnnxSession):
         self._binding: Any = None
         self._bound_out: Any = None  # (input shape, OrtValue) of the image output
         self._out_shapes: dict[tuple[int, ...], tuple[int, ...]] = {}
-        params = PreprocessParams(
-            input_range=input_range,
-            mean=[mean] if isinstance(mean, (int, float)) else mean,
-            std=[std] if isinstance(std, (int, float)) else std,
-            layout=layout,
-            channel_order=channel_order,
+        params = PreprocessParams.of(
+            input_range=input_range, mean=mean, std=std, layout=layout, channel_order=channel_order
         )
         if kind == "image":
             self._setup_image_io(params)

@@ -50,6 +50,28 @@ class PreprocessParams:
     channel_order: ChannelOrder | None = None
     size: int | None = None
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        input_range: str | None = None,
+        mean: float | Sequence[float] | None = None,
+        std: float | Sequence[float] | None = None,
+        layout: Layout | None = None,
+        channel_order: ChannelOrder | None = None,
+        size: int | None = None,
+    ) -> PreprocessParams:
+        """From keyword arguments as callers give them: one number for ``mean``/``std`` means
+        the same for every channel."""
+        return cls(
+            input_range=input_range,
+            mean=[mean] if isinstance(mean, int | float) else mean,
+            std=[std] if isinstance(std, int | float) else std,
+            layout=layout,
+            channel_order=channel_order,
+            size=size,
+        )
+
     def given(self) -> list[str]:
         """The names of the normalisation/layout/order parameters that were given."""
         keys = ("input_range", "mean", "std", "layout", "channel_order")
