@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from streamer.errors import GraphError
-from streamer.graph import MAX_IN_FLIGHT, build_graph, load_graph
+from streamer.graph import MAX_IN_FLIGHT, build_graph
 from streamer.metrics import StageMetrics
 from streamer.runner import Edge, Gate, GraphRunner, RunOptions, _End, run_graph
 from streamer.stages.base import RunContext, StageParams, input_queue, load_all
 from tests.unit import fake_stages as fs
+from tests.unit.test_runner import _reset, graph  # noqa: F401 - _reset: the autouse fixture resetting fs
 
 OPTS = RunOptions(quiet=True, handle_signals=False)
 
@@ -28,17 +29,6 @@ DECLARED = {
     "preview": "newest",
     "t_preview": "newest",
 }
-
-
-@pytest.fixture(autouse=True)
-def _reset() -> None:
-    fs.reset()
-
-
-def graph(tmp_path: Path, text: str, overrides: list[str] | None = None):
-    p = tmp_path / "g.yaml"
-    p.write_text(textwrap.dedent(text))
-    return load_graph(p, overrides or [])
 
 
 LIVE = """\
