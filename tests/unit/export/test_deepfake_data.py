@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from export.data import opencv_doc
 from export.data.faces import Photo, astronaut_photo, hopper_photo
 from export.data.manipulations import MANIPULATIONS, degrade, face_crop, h264, manipulate, normalise
 from streamer.geometry import aligned_crop
@@ -120,7 +121,15 @@ def test_training_sets_are_balanced_and_reproducible() -> None:
     assert (t1[y1 == 0] == -1).all()
 
 
+def test_threshold_is_set_on_the_faces_the_stage_judges() -> None:
+    from export.train_deepfake import JUDGED_MIN_FACE
+    from streamer.stages.deepfake import DEFAULT_MIN_FACE
+
+    assert JUDGED_MIN_FACE == DEFAULT_MIN_FACE
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(not opencv_doc.available(), reason="Debian's opencv-doc is not installed")
 def test_quick_run_writes_a_model_and_card(tmp_path: Path) -> None:
     import onnxruntime as ort
 
@@ -142,3 +151,26 @@ def test_quick_run_writes_a_model_and_card(tmp_path: Path) -> None:
     assert prob.shape == (3,) and prob.dtype == np.float32 and ((prob >= 0) & (prob <= 1)).all()
     card = out.with_suffix(".md").read_text()
     assert "ROC AUC, held-out pictures" in card and "--quick" in card
+
+
+def test_rendered_heads_are_deterministic_shaded_faces() -> None:
+    """CG characters (real class): same rng, same picture; eyes inside the face box, image-left
+    first; the face is shaded (a smooth 3D gradient, not a flat fill) and differs from seed to seed."""
+    from export.data.rendered import CANVAS, render_head
+
+    a = render_head(np.random.default_rng([3, 1]))
+    b = render_head(np.random.default_rng([3, 1]))
+    c = render_head(np.random.default_rng([3, 2]))
+    assert np.array_equal(a.image, b.image) and a.box == b.box and a.eyes == b.eyes
+    assert a.image.shape == (CANVAS, CANVAS, 3) and a.image.dtype == np.uint8
+    assert not np.array_equal(a.image, c.image)
+    for photo in (a, c):
+        x1, y1, x2, y2 = photo.box
+        assert 0 <= x1 < x2 <= CANVAS and 0 <= y1 < y2 <= CANVAS and x2 - x1 > 40
+        (lx, ly), (rx, ry) = photo.eyes
+        assert lx < rx and all(x1 < x < x2 and y1 < y < y2 for x, y in photo.eyes)
+        face = photo.image[int(y1) : int(y2), int(x1) : int(x2)].astype(np.float32).mean(2)
+        assert face.std() > 8  # lit and shaded, not one colour
+        # the crop the runtime would cut holds the face: it is as large as the detector's view
+        crop = face_crop(photo)
+        assert crop.shape == (112, 112, 3)
