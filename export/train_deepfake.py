@@ -699,6 +699,9 @@ Not measured yet: `python benchmarks/eval_deepfake.py --card {out.with_suffix(".
   of her real crops fake). With seven more photographed people and rendered and animated
   characters as real data that cue is gone; what is left is the weak part, seams and texture at
   video quality. Swaps into her pictures are the hardest (AUC about 0.6).
+- `fake` is a score, not a calibrated probability: the threshold folded in at 0.5 is set for few
+  false alarms, so most manipulated faces score well below 0.5 (see the reliability diagram and
+  its ECE in the evaluation). Read the call (`is_fake`, the red box), not the number.
 - The held-out pictures share the astronaut with training (another clip); the held-out type shows
   how well the detector transfers to an edit it never saw, on the same kind of pictures.
 - Per-frame probabilities are noisy; the stage averages them over a face track (`smooth`), calls a
