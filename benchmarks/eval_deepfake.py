@@ -23,7 +23,8 @@ rendered characters):
    types, at the training's video qualities (``manipulations.degrade``: half the faces 28-72 px),
    with a seed no training set uses. ROC AUC (all; faces >= min_face, the ones the stage classifies; >= 72 px; < 72 px) and
    true-positive rate at the threshold per type; ``warp`` is the type left out of training
-   entirely.
+   entirely. Swaps also by whose face was replaced (AUC against that person's real crops and
+   against all), which shows the pictures the detector fails on.
 4. A reliability diagram (PNG) of the held-out manipulation set, and the distribution of the
    per-frame probabilities on the real footage.
 
@@ -203,7 +204,10 @@ def heldout_manipulations(model: Path, n: int) -> tuple[dict, np.ndarray, np.nda
 
     _, fake = _stages(model)
     sides: list[float] = []
-    x, y, t = make_set(heldout_pool(4), n, MANIPULATIONS, EVAL_SEED, 0, sides=sides, weights=HELDOUT_GROUPS)
+    people: list[tuple[str, str | None]] = []
+    x, y, t = make_set(
+        heldout_pool(4), n, MANIPULATIONS, EVAL_SEED, 0, sides=sides, weights=HELDOUT_GROUPS, people=people
+    )
     small = np.array(sides) < 72
     judged = np.array(sides) >= fake.params.min_face  # the faces the stage classifies (it abstains below)
     if x.shape[1] != fake.size:  # a foreign model's size: the 112 px crops resized (its margin is not)
@@ -231,6 +235,19 @@ def heldout_manipulations(model: Path, n: int) -> tuple[dict, np.ndarray, np.nda
             "auc_faces_under_72px": roc_auc(p[sel & small], y[sel & small]),
             "auc_faces_min_face_up": roc_auc(p[sel & judged], y[sel & judged]),
             "tpr": float((p[t == k] >= thr).mean()),
+        }
+    # swaps by the person whose face was replaced: which pictures the detector fails on
+    target = np.array(["lfw" if person.startswith("lfw_") else person for person, _ in people])
+    swap = t == MANIPULATIONS.index("swap")
+    out["swap_by_target"] = {}
+    for who in sorted(set(target[swap])):
+        mine = target == who
+        out["swap_by_target"][who] = {
+            "swaps": int((swap & mine).sum()),
+            "real": int((real & mine).sum()),
+            "auc_vs_own_real": roc_auc(p[(real | swap) & mine], y[(real | swap) & mine]),
+            "auc_vs_all_real": roc_auc(p[real | (swap & mine)], y[real | (swap & mine)]),
+            "tpr": float((p[swap & mine] >= thr).mean()),
         }
     fake.close()
     return out, p, y
@@ -387,6 +404,15 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"| {name}{tag} | {v['fakes']} | {v['auc']:.3f} | {v['auc_faces_min_face_up']:.3f} | {v['auc_faces_72px_up']:.3f} | "
             f"{v['auc_faces_under_72px']:.3f} | {v['tpr']:.3f} |"
+        )
+    print(
+        "\n| held-out swaps, by whose face was replaced | swaps | AUC vs that person's real crops "
+        f"| AUC vs all real crops | TPR at {thr:g} |"
+    )
+    print("|---|---|---|---|---|")
+    for who, v in held["swap_by_target"].items():
+        print(
+            f"| {who} | {v['swaps']} | {v['auc_vs_own_real']:.3f} | {v['auc_vs_all_real']:.3f} | {v['tpr']:.3f} |"
         )
     print(
         f"\nheld-out pictures: AUC all types {held['auc_all']:.3f}, trained types {held['auc_trained_types']:.3f}; "

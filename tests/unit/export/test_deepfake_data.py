@@ -121,6 +121,24 @@ def test_training_sets_are_balanced_and_reproducible() -> None:
     assert (t1[y1 == 0] == -1).all()
 
 
+def test_training_sets_say_whose_face_each_crop_shows() -> None:
+    """``people``: per crop (person, donor); reals and the one-face manipulations have no donor,
+    swaps another person's face, and asking for it leaves the crops as they were."""
+    from export.train_deepfake import make_set
+
+    pool = {"photo": [("astronaut", astronaut_photo()), ("grace_hopper", hopper_photo())]}
+    kinds = ("swap", "selfblend")
+    people: list[tuple[str, str | None]] = []
+    x, _, t = make_set(pool, 8, kinds, seed=5, stream=0, people=people)
+    assert np.array_equal(x, make_set(pool, 8, kinds, seed=5, stream=0)[0])
+    assert len(people) == 8 and all(p in ("astronaut", "grace_hopper") for p, _ in people)
+    for (person, donor), kind in zip(people, t.tolist(), strict=True):
+        if kind == MANIPULATIONS.index("swap"):
+            assert donor in ("astronaut", "grace_hopper") and donor != person
+        else:
+            assert donor is None
+
+
 def test_threshold_is_set_on_the_faces_the_stage_judges() -> None:
     from export.train_deepfake import JUDGED_MIN_FACE
     from streamer.stages.deepfake import DEFAULT_MIN_FACE
