@@ -714,7 +714,11 @@ Not measured yet: `python benchmarks/eval_deepfake.py --card {out.with_suffix(".
   Paired with this net so that both must agree, it kept real footage clean and raised the swap
   AUC to 0.78 but caught fewer swaps at the threshold (the swap clip's face on 44 of 57 frames
   instead of 55); averaging the two instead gave AUC 0.83 but called 2 of the 14 real tracks
-  fake. So this net stays the default.
+  fake. Why: that head had learnt "a face softer than its surroundings" (a blurrier donor pasted
+  into a sharper picture), and real video often shows exactly that (carphone: a soft face before
+  a striped curtain; blurring the surroundings of those crops made them "real"). Trained with
+  real faces softened too, it flagged no real track but its swap AUC fell back to 0.73. So this
+  net stays the default.
 - `fake` is a score, not a calibrated probability: the threshold folded in at 0.5 is set for few
   false alarms, so most manipulated faces score well below 0.5 (see the reliability diagram and
   its ECE in the evaluation). Read the call (`is_fake`, the red box), not the number.
