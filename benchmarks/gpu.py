@@ -135,16 +135,6 @@ class Budget:
         return self.end - time.perf_counter()
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def gpu_name() -> str | None:
     try:
         out = subprocess.run(
@@ -534,6 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import onnxruntime
 
+    from streamer.bench import cpu_model
     from streamer.onnx.providers import CUDA, gpu_problem
 
     problem = gpu_problem(CUDA)
