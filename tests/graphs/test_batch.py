@@ -192,6 +192,27 @@ class RayNode:
         self._file.close()
 
 
+def wait_for_cpus(address: str, cpus: int, env: dict[str, str], timeout: float = 60) -> None:
+    """Until the cluster's resource view holds ``cpus`` CPUs: "Ray runtime started" on a worker
+    node can come before the head schedules onto it, and on a loaded machine the head then ran
+    every file alone (the test asserts that both nodes ran files)."""
+    probe = (
+        "import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR', log_to_driver=False);"
+        " print(int(ray.cluster_resources().get('CPU', 0)))"
+    )
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while time.monotonic() < deadline:
+        r = subprocess.run(
+            [sys.executable, "-c", probe, address], env=env, capture_output=True, text=True, timeout=timeout
+        )
+        seen = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr[-500:]
+        if r.returncode == 0 and seen.isdigit() and int(seen) >= cpus:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the cluster did not reach {cpus} CPUs in {timeout} s: {seen}")
+
+
 @pytest.mark.parametrize("via", ["gcs", pytest.param("client", marks=pytest.mark.slow)])
 def test_batch_on_two_node_cluster(clips: Path, tmp_path: Path, via: str) -> None:
     """A head and a worker node (one CPU each) on 127.0.0.1, joined with a token of this test;
@@ -222,6 +243,7 @@ def test_batch_on_two_node_cluster(clips: Path, tmp_path: Path, via: str) -> Non
             env, tmp_path / "worker.log",
         ))  # fmt: skip
         nodes[1].wait_ready()
+        wait_for_cpus(f"127.0.0.1:{port}", 2, env)
         print(f"two nodes up in {time.perf_counter() - t0:.1f} s")
         out = tmp_path / "out"
         report = tmp_path / "report.json"
