@@ -87,14 +87,20 @@ def _frames(path: Path, limit: int | None) -> list[Frame]:
         cam.close()
 
 
-def _stages(model: Path, detector_range: str = "short") -> tuple[Any, Any]:
+def _fake_stage(model: Path) -> Any:
+    """The ``deepfake`` stage with the evaluated model, opened (close it)."""
+    fake_cls = stage_class("deepfake")
     ctx = RunContext(quiet=True, log=lambda m: None)
-    det_cls, fake_cls = stage_class("face_detect"), stage_class("deepfake")
-    det = det_cls("faces", det_cls.Params(range=detector_range), ctx)
     fake = fake_cls("fake", fake_cls.Params(**{"model": str(model), "threads": 2, **STAGE_PARAMS}), ctx)
-    det.open()
     fake.open()
-    return det, fake
+    return fake
+
+
+def _stages(model: Path, detector_range: str = "short") -> tuple[Any, Any]:
+    det_cls = stage_class("face_detect")
+    det = det_cls("faces", det_cls.Params(range=detector_range), RunContext(quiet=True, log=lambda m: None))
+    det.open()
+    return det, _fake_stage(model)
 
 
 def real_footage(model: Path, limit: int | None) -> tuple[list[dict], list[float]]:
@@ -161,7 +167,7 @@ def real_photos(model: Path) -> dict:
     from export.data.faces import real_photo
     from export.data.manipulations import h264, normalise
 
-    _, fake = _stages(model)
+    fake = _fake_stage(model)
     names = ["grace_hopper"] + [f"lfw_{i:02d}" for i in range(90, 100)]
     sides = (40, 56, 80, 120, 160)
     probs, min_face = [], fake.params.min_face
@@ -202,7 +208,7 @@ def heldout_manipulations(model: Path, n: int) -> tuple[dict, np.ndarray, np.nda
     from export.data.manipulations import MANIPULATIONS
     from export.train_deepfake import HELDOUT_GROUPS, HELDOUT_TYPE, heldout_pool, make_set, roc_auc
 
-    _, fake = _stages(model)
+    fake = _fake_stage(model)
     sides: list[float] = []
     people: list[tuple[str, str | None]] = []
     x, y, t = make_set(
@@ -337,8 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     clips, real_probs = real_footage(model, 30 if args.quick else None)
     photos = real_photos(model)
     held, prob, label = heldout_manipulations(model, 200 if args.quick else 1000)
-    _, fake = _stages(model)
+    fake = _fake_stage(model)
     thr, min_face = fake.threshold, fake.params.min_face
+    fake.close()
     calib = reliability(prob, label, real_probs, Path(args.png), thr)
     present = [r for r in clips if not r.get("missing")]
     tracks = sum(r["tracks"] for r in present)
