@@ -7,7 +7,6 @@ failure is an ``ExportError`` that names the file and what to do.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,18 +16,10 @@ import torch
 from torch import nn
 
 from export.errors import ExportError
+from export.hashing import sha256 as sha256  # the model source hash in the ONNX metadata
 from export.registry import Family, families
 
 _NESTING_KEYS = ("state_dict", "model", "net", "generator", "params", "g_ema")
-
-
-def sha256(path: Path) -> str:
-    """Hex sha256 of a file, recorded in the ONNX metadata as the model's source."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_state_dict(path: str | Path) -> Any:

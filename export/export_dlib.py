@@ -21,7 +21,6 @@ Without ``--checkpoint`` the file comes from the installed ``face_recognition_mo
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import os
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from export.errors import ExportError
+from export.hashing import sha256 as _sha256
 from streamer.model_contract import EMBEDDING_OUTPUT, IMAGE_INPUT, TASK_EMBEDDING, ModelMetadata
 
 FAMILY = "dlib-resnet"
@@ -133,14 +133,6 @@ class DlibExport:
     cos_torch: float
     cos_dlib: float | None = None
     notes: list[str] = field(default_factory=list)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def export_dlib_resnet(

@@ -25,7 +25,6 @@ fetches them when they are missing. ``STREAMER_PACKAGE_PHOTOS`` points somewhere
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -40,6 +39,7 @@ import numpy as np
 
 from export.data.faces import Photo
 from export.errors import ExportError
+from export.hashing import sha256 as _sha256
 
 FACES = Path(__file__).with_name("package_photos_faces.json")
 ENV = "STREAMER_PACKAGE_PHOTOS"
@@ -62,14 +62,6 @@ def _archives() -> dict[str, dict]:
 def available() -> bool:
     """Whether every archive is in ``root()`` (its hash is checked when it is read)."""
     return all((root() / name).is_file() for name in _archives())
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fetch(log: Callable[[str], None] = print) -> Path:
