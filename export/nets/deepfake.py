@@ -8,8 +8,9 @@ pixel; four stride-2 stages in all (56, 28, 14, 7), each followed by a second 3 
 (two at 28 and 14: a field of view wide enough to see a face's seam and what lies on both sides
 of it), then global average and max pooling (a trace anywhere on the face counts) and one
 linear layer to a logit. The net with one convolution per stage (0.15 M) separated held-out
-swaps a little less well on the same data (AUC 0.74 and 0.72 on two seeds, against 0.80, 0.77
-and 0.71 on three; the seed spread is large, see the model card's limits).
+swaps a little less well on the same data, before the package photos were added (AUC 0.74 and
+0.72 on two seeds, against 0.80, 0.77 and 0.71 on three; the seed spread is large, see the model
+card's limits).
 
 ``DeepfakeWrapper`` is what gets exported: input ``image`` uint8 [N, 112, 112, 3] RGB,
 normalisation inside, output ``fake_prob`` float32 [N] after a sigmoid. Trained here
