@@ -111,14 +111,20 @@ def install(folder: Path, target: Path) -> None:
 
 
 def preload_cuda() -> str | None:
-    """Let onnxruntime-gpu find torch's CUDA/cuDNN libraries; the reason when it cannot."""
+    """Let onnxruntime-gpu find CUDA/cuDNN: ``onnxruntime.preload_dlls()``, then torch's own copies
+    (importing torch loads them into the process); a note when neither worked."""
+    notes = []
     try:
         import onnxruntime
 
         onnxruntime.preload_dlls()
-        return None
     except Exception as e:  # noqa: BLE001 - a note in the results, not a failure
-        return f"preload_dlls failed: {str(e).splitlines()[0][:160]}"
+        notes.append(f"preload_dlls failed: {str(e).splitlines()[0][:160]}")
+    try:
+        import torch  # noqa: F401 - its CUDA libraries, loaded globally, serve onnxruntime too
+    except Exception as e:  # noqa: BLE001
+        notes.append(f"torch not importable: {str(e).splitlines()[0][:120]}")
+    return "; ".join(notes) or None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,7 +195,7 @@ def gpu_tests(cfg: argparse.Namespace) -> list[dict[str, Any]]:
     env = dict(os.environ)
     if cfg.cpu:
         env["STREAMER_GPU_DRY"] = "1"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "tests/gpu", "-p", "no:cacheprovider"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-rs", "-m", "gpu", "tests/gpu", "-p", "no:cacheprovider"]
     t = time.perf_counter()
     try:
         proc = subprocess.run(
@@ -202,8 +208,12 @@ def gpu_tests(cfg: argparse.Namespace) -> list[dict[str, Any]]:
         )
         summary = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
         ok = proc.returncode == 0
-    except subprocess.TimeoutExpired:
+        log = proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired as e:
         summary, ok = "timed out", False
+        log = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+    cfg.pytest_log.parent.mkdir(parents=True, exist_ok=True)
+    cfg.pytest_log.write_text(log)
     what = "pytest -m gpu tests/gpu" + (" (dry run: STREAMER_GPU_DRY=1, CPU provider)" if cfg.cpu else "")
     return [row("tests", what, summary, "all pass", ok=ok, seconds=round(time.perf_counter() - t, 1))]
 
@@ -509,6 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     preload_note = preload_cuda() if (os.environ.get("STREAMER_PRELOAD_CUDA") or not cfg.cpu) else None
 
     cfg.budget_obj = Budget(cfg.budget)
+    out = cfg.json or ROOT / "benchmarks" / "results" / ("gpu_cpu_dry_run.json" if cfg.cpu else "gpu.json")
+    cfg.pytest_log = out.with_suffix(".pytest.txt")  # the GPU tests' whole output, beside the JSON
     cfg.provider = "cpu" if cfg.cpu else "cuda"
     cfg.sizes = CPU_SIZES if cfg.cpu else GPU_SIZES
     # CycleGAN R9 at ngf 64 costs ~2 s a 256x144 frame on 2 CPU cores: the dry run scales it down
@@ -579,7 +591,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows.append(row(name, "error", msg))
             print(f"  {name}: {time.perf_counter() - t:.1f} s", file=sys.stderr)
     info["seconds"] = round(time.perf_counter() - t0, 1)
-    out = cfg.json or ROOT / "benchmarks" / "results" / ("gpu_cpu_dry_run.json" if cfg.cpu else "gpu.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"info": info, "rows": rows, "errors": errors}, indent=2, default=str) + "\n")
     print(

@@ -92,8 +92,12 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse))
 
 
-def compare(fp32: Mapping[str, np.ndarray], fp16: Mapping[str, np.ndarray]) -> dict[str, str]:
-    """Per output, a one-line failure against the floors above; empty when every output passes."""
+def compare(
+    fp32: Mapping[str, np.ndarray], fp16: Mapping[str, np.ndarray], *, float_rel: float | None = None
+) -> dict[str, str]:
+    """Per output, a one-line failure against the floors above (``float_rel`` replaces
+    ``FP16_FLOAT_REL`` for float outputs); empty when every output passes."""
+    rel = FP16_FLOAT_REL if float_rel is None else float_rel
     problems: dict[str, str] = {}
     for name, a in fp32.items():
         b = fp16[name]
@@ -107,7 +111,7 @@ def compare(fp32: Mapping[str, np.ndarray], fp16: Mapping[str, np.ndarray]) -> d
                 problems[name] = f"PSNR {db:.1f} dB, max {worst} levels ({floors})"
         else:
             diff = float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
-            bound = FP16_FLOAT_REL * max(1.0, float(np.abs(a).max()))
+            bound = rel * max(1.0, float(np.abs(a).max()))
             if not diff <= bound:
                 problems[name] = f"max difference {diff:.3g} > {bound:.3g}"
     return problems

@@ -30,8 +30,12 @@ Example::
 from __future__ import annotations
 
 import functools
+import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, Literal
 
 from streamer.errors import SinkError, SourceError
@@ -80,8 +84,50 @@ def status(name: str, mode: Literal["r", "w"]) -> CodecStatus:
         return CodecStatus(name, mode, True, True)
     except Exception as exc:  # noqa: BLE001 - PyAV raises many types; all mean "does not open"
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        why = _driver_problem() or f"it does not open ({detail[:120]})"
+        why = _driver_problem() or _no_engine(name) or f"it does not open ({detail[:120]})"
         return CodecStatus(name, mode, True, False, why)
+
+
+#: data-centre GPUs built without an NVENC engine (NVIDIA's video encode/decode support matrix):
+#: FFmpeg's NVENC encoders cannot open on them, whatever the driver; NVDEC works
+NO_NVENC = ("A100", "A30", "A800", "H100", "H200", "H800", "H20")
+
+
+def gpu_names() -> list[str]:
+    """The NVIDIA GPUs' model names (the driver's /proc files, else nvidia-smi); [] without."""
+    names = []
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            for line in info.read_text(errors="replace").splitlines():
+                if line.startswith("Model:"):
+                    names.append(line.split(":", 1)[1].strip())
+        except OSError:
+            continue
+    if not names and shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            names = [n.strip() for n in out.stdout.splitlines() if n.strip()] if out.returncode == 0 else []
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return names
+
+
+def _no_engine(name: str) -> str | None:
+    """Why ``name`` cannot open on this machine's GPU when the GPU has no engine for it."""
+    if not name.endswith("_nvenc"):
+        return None
+    for gpu in gpu_names():
+        if any(re.search(rf"\b{model}\b", gpu) for model in NO_NVENC):
+            return (
+                f"this GPU ({gpu}) has no NVENC encoder "
+                "(data-centre GPUs such as the A100, H100 and H200 have none)"
+            )
+    return None
 
 
 def probe() -> list[CodecStatus]:

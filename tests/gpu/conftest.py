@@ -18,6 +18,10 @@ if os.environ.get("STREAMER_PRELOAD_CUDA"):  # benchmarks/gpu.py --install: torc
     import onnxruntime
 
     onnxruntime.preload_dlls()
+    try:
+        import torch  # noqa: F401 - its CUDA libraries, loaded globally, serve onnxruntime too
+    except ImportError:
+        pass
 
 
 def cuda_problem() -> str | None:

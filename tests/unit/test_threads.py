@@ -94,3 +94,31 @@ def test_a_run_reports_its_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     want = {"cam": 1, "style": 1, "out": 1}
     assert result.threads == want and result.to_json()["threads"] == want
     assert "threads: cam 1, style 1, out 1 (2 cores; set STAGE.threads to override)" in lines
+
+
+def test_a_model_on_the_gpu_takes_one_thread_and_leaves_the_codecs_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # on an H200 machine (16 cores) the budget gave x264 4 threads: pipeline 46 fps < naive 51
+    monkeypatch.setattr(threads, "_cuda_works", lambda: True)
+    spec = load_graph(ROOT / "graphs" / "file_stylize.yaml")
+    assert threads.plan({s.name: s.params for s in spec.stages}, cores=16) == {"style": 1}
+    spec = load_graph(ROOT / "graphs" / "file_stylize.yaml", ["style.providers=[cuda]"])
+    monkeypatch.setattr(threads, "_cuda_works", lambda: False)  # asked for by name: on the GPU anyway
+    assert threads.plan({s.name: s.params for s in spec.stages}, cores=16) == {"style": 1}
+
+
+def test_a_model_kept_on_the_cpu_still_shares_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threads, "_cuda_works", lambda: True)
+    spec = load_graph(ROOT / "graphs" / "file_stylize.yaml", ["style.providers=[cpu]"])
+    assert threads.plan({s.name: s.params for s in spec.stages}, cores=8) == {"cam": 2, "style": 4, "out": 2}
+    stages = [
+        CAM,
+        {"name": "gpu", "type": "translate", "model": "m.onnx", "providers": ["cuda"]},
+        {"name": "cpu", "type": "translate", "model": "m.onnx", "providers": ["cpu"]},
+        {"name": "out", "type": "encode", "path": "x.mp4"},
+    ]
+    spec = _spec(*stages)
+    plan = threads.plan({s.name: s.params for s in spec.stages}, cores=9)
+    assert plan["gpu"] == 1 and sum(plan.values()) == 9
+    assert plan == {"cam": 2, "cpu": 4, "out": 2, "gpu": 1}
