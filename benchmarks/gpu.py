@@ -332,11 +332,15 @@ def file_stylize(cfg: argparse.Namespace, tmp: Path, clips: dict[str, Path]) -> 
     import io
 
     from streamer.bench import bench_graph
+    from streamer.io.hwcodec import status
 
+    variants: list[list[str]] = [[], ["style.batch_frames=4"]][: 1 if cfg.quick else 2]
+    if status("h264_cuvid", "r").opens:  # NVDEC in capture: does it free the CPU for the rest?
+        variants.append(["cam.decoder=cuvid"])
     rows = []
     for label, clip in clips.items():
-        for extra in ([], ["style.batch_frames=4"])[: 1 if cfg.quick else 2]:
-            what = f"file_stylize {label} offline" + (" batch_frames 4" if extra else "")
+        for extra in variants:
+            what = f"file_stylize {label} offline" + (f" {extra[0]}" if extra else "")
             if cfg.budget_obj.left() < cfg.graph_seconds:
                 rows.append(row("file_stylize", what, "skipped (time)"))
                 continue

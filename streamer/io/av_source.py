@@ -84,6 +84,8 @@ class AvSource(VideoSource):
         self.warnings: list[str] = []
         self._adts: bool | None = None  # the audio's first packet had an ADTS header
         self._picture: PictureConverter | None = None
+        self._decoder: Any = None  # an NVDEC decoder context (decoder: auto|cuvid), else None
+        self._decoder_logged = False
 
     # -- connection ------------------------------------------------------------------------
 
@@ -121,9 +123,38 @@ class AvSource(VideoSource):
         self._video = container.streams.video[0]
         self._video.thread_type = "AUTO"
         self._video.codec_context.thread_count = max(0, int(self.spec.threads))
+        self._decoder = self._open_decoder(container)
         self._audio = None
         if self.spec.audio and container.streams.audio:
             self._audio = container.streams.audio[0]
+
+    def _open_decoder(self, container: Any) -> Any:
+        """The NVDEC decoder ``decoder:`` asks for (auto: when it opens), or None for FFmpeg's
+        own software decoder (PyAV's ``packet.decode()``); a one-line SourceError for ``cuvid``
+        where NVDEC cannot work."""
+        from streamer.io import hwcodec
+
+        choice = str(getattr(self.spec, "decoder", "cpu") or "cpu")
+        if choice == "cpu":
+            return None
+        codec = str(self._video.codec_context.name)
+        try:
+            name = hwcodec.choose_decoder(choice, codec, key=f"{self.spec.name}.decoder")  # type: ignore[arg-type]
+            if name is None:
+                return None
+            decoder = hwcodec.open_decoder(self._video, name)
+        except SourceError:
+            container.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - PyAV raises many types; all mean "cannot open"
+            container.close()
+            raise SourceError(
+                f"{self.spec.name}.decoder: cannot open {choice} for {codec} ({_one_line(exc)})"
+            ) from None
+        if not self._decoder_logged:
+            self.log(f"decoding {codec} with {name}")
+            self._decoder_logged = True
+        return decoder
 
     def open(self) -> None:
         self._open_container()
@@ -258,6 +289,7 @@ class AvSource(VideoSource):
     def _disconnect(self) -> None:
         container, self._container = self._container, None
         self._video = self._audio = None
+        self._decoder = None
         if container is not None:
             try:
                 container.close()
@@ -308,7 +340,8 @@ class AvSource(VideoSource):
             if packet.is_discard and packet.size:
                 self._discarded += 1  # decoded as a reference, never shown (an edit list cut it)
             try:
-                decoded = packet.decode()
+                # the demuxer's last packet is empty: it drains the decoder, whichever it is
+                decoded = self._decoder.decode(packet) if self._decoder is not None else packet.decode()
             except av.FFmpegError:
                 self.counters["decode_errors"] = self.counters.get("decode_errors", 0) + 1
                 continue

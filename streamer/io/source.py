@@ -45,6 +45,7 @@ class SourceSpec:
     loop: bool = False
     audio: bool = True
     threads: int = 0
+    decoder: str = "cpu"  # auto | cpu | cuvid: NVDEC for files and streams (streamer/io/hwcodec.py)
     reconnect: int = -1
     reconnect_delay: float = 0.5
     reconnect_max_delay: float = 10.0

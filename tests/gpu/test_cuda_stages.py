@@ -16,7 +16,7 @@ from streamer.stages.base import RunContext
 from streamer.stages.predict import Predict
 from streamer.stages.translate import Translate
 from tests.gpu.device import DEVICE, DRY, FULL, PROVIDER
-from tests.helpers_gpu import MODELS, photo
+from tests.helpers_gpu import MODELS, ROOT, photo
 from tests.unit.stages.conftest import make_frame
 
 needs_nvidia = pytest.mark.skipif(DRY, reason="NVDEC/NVENC need the GPU (dry run on CPU)")
@@ -115,7 +115,31 @@ def test_nvenc_encode_and_cuvid_decode_round_trip(tmp_path: Path) -> None:
     with av.open(str(path)) as c:
         stream = c.streams.video[0]
         ctx = open_decoder(stream, "h264_cuvid")
-        for packet in c.demux(stream):
+        for packet in c.demux(stream):  # the last packet is empty: it drains the decoder
             n += len(ctx.decode(packet))
-        n += len(ctx.decode(None))
     assert n == 30
+
+
+@needs_nvidia
+def test_capture_decoder_cuvid_gives_the_frames_of_the_software_decoder() -> None:
+    """``capture decoder: cuvid`` (NVDEC): every frame and pts of FFmpeg's software decoder, the
+    pictures within rounding (NVDEC hands over NV12, the software decoder planar YUV)."""
+    from export.fp16 import psnr
+    from streamer.io import SourceSpec, open_source
+
+    def read(decoder: str) -> tuple[list[np.ndarray], list[int], int]:
+        src = open_source(
+            SourceSpec(uri=str(ROOT / "samples" / "face_audio.mp4"), decoder=decoder), counters={}
+        )
+        src.open()
+        images, pts, audio = [], [], 0
+        for raw in src.frames():
+            images.append(raw.image)
+            pts.append(raw.pts)
+            audio += len(raw.audio)
+        src.close()
+        return images, pts, audio
+
+    cpu, nv = read("cpu"), read("cuvid")
+    assert nv[1] == cpu[1] and nv[2] == cpu[2] and len(nv[0]) == len(cpu[0]) > 0
+    assert min(psnr(a, b) for a, b in zip(cpu[0], nv[0], strict=True)) >= 40.0

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from streamer.errors import SinkError, SourceError
+from streamer.io import SourceSpec, open_source
 from streamer.io.hwcodec import HW_DECODERS, HW_ENCODERS, check_encoder, choose_decoder, open_decoder, probe
 from streamer.onnx.providers import driver_problem
 
@@ -105,3 +106,70 @@ def test_open_decoder_gives_the_frames_pyav_decodes() -> None:
     assert len(got) >= 8
     for a, b in zip(want, got, strict=False):
         np.testing.assert_array_equal(a, b)
+
+
+def _capture(spec: SourceSpec, limit: int) -> tuple[list[np.ndarray], list[int], int]:
+    src = open_source(spec, counters={})
+    src.open()
+    images, pts, audio = [], [], 0
+    for raw in src.frames():
+        images.append(raw.image)
+        pts.append(raw.pts)
+        audio += len(raw.audio)
+        if len(images) >= limit:
+            break
+    src.close()
+    return images, pts, audio
+
+
+@pytest.mark.parametrize("loop", [False, True], ids=["once", "looped"])
+def test_capture_through_its_own_decoder_gives_the_frames_pyav_decodes(
+    monkeypatch: pytest.MonkeyPatch, loop: bool
+) -> None:
+    """``capture decoder: auto|cuvid`` sends the packets to a decoder context of its own (NVDEC
+    on a GPU). Here FFmpeg's software h264 stands in for h264_cuvid: every picture, pts and audio
+    packet as with PyAV's own decoding, across the drain at the end and a loop's reopen."""
+    from streamer.io import hwcodec
+
+    clip = ROOT / "samples" / "face_audio.mp4"  # H.264 + AAC
+    want = _capture(SourceSpec(uri=str(clip), loop=loop), limit=200)
+    opened: list[str] = []
+
+    def software(stream: object, name: str) -> object:
+        opened.append(name)
+        return open_decoder(stream, name)
+
+    monkeypatch.setattr(hwcodec, "choose_decoder", lambda choice, codec, key="decoder": codec)
+    monkeypatch.setattr(hwcodec, "open_decoder", software)
+    got = _capture(SourceSpec(uri=str(clip), loop=loop, decoder="auto"), limit=200)
+    assert opened and set(opened) == {"h264"} and (len(opened) > 1) == loop  # reopened per pass
+    assert got[1] == want[1] and got[2] == want[2] and len(got[0]) == len(want[0])
+    for a, b in zip(want[0], got[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_capture_decoder_cuvid_without_nvdec_is_one_line_at_open(tmp_path: Path) -> None:
+    if driver_problem() is None:
+        pytest.skip("an NVIDIA driver is present: tests/gpu covers cuvid there")
+    from streamer.errors import StreamerError
+    from streamer.graph import load_graph
+    from streamer.runner import RunOptions, run_graph
+
+    out = tmp_path / "out.mp4"
+    spec = load_graph(ROOT / "graphs" / "file_stylize.yaml", ["cam.decoder=cuvid", f"out.path={out}"])
+    with pytest.raises(StreamerError) as e:
+        run_graph(spec, RunOptions(quiet=True, handle_signals=False, log=lambda _m: None))
+    line = str(e.value)
+    assert "\n" not in line and "stage 'cam'" in line and "h264_cuvid cannot be used" in line
+    assert "use auto or cpu" in line and not out.exists()
+
+
+def test_capture_decoder_cuvid_is_refused_for_cameras_and_testsrc() -> None:
+    from streamer.errors import GraphError
+    from streamer.graph import build_graph
+
+    for uri in (0, "testsrc"):
+        with pytest.raises(GraphError, match="decoder: cuvid decodes video files and streams"):
+            build_graph(
+                {"name": "g", "stages": [{"name": "cam", "type": "capture", "uri": uri, "decoder": "cuvid"}]}
+            )
