@@ -48,8 +48,26 @@ which does the following, then runs everything with ``PYTHONPATH=<checkout>:.gpu
     cd .. && pip install --no-deps --no-index --target .gpu-site wheels/*.whl
 
 ``onnxruntime-gpu`` in ``.gpu-site`` then shadows the CPU ``onnxruntime``; it finds torch's CUDA
-13 and cuDNN libraries through ``onnxruntime.preload_dlls()``, which ``--install`` mode calls
-before anything opens a session (``STREAMER_PRELOAD_CUDA=1`` in the child processes too).
+13 and cuDNN libraries through ``onnxruntime.preload_dlls()`` (and ``import torch``, which loads
+them too), which ``--install`` mode calls before anything opens a session
+(``STREAMER_PRELOAD_CUDA=1`` in the child processes too).
+
+What else a bare GPU machine needs (seen on an H200 machine with no network, 2026-11-28):
+
+- the BlazeFace files: copy ``~/.cache/streamer/*.tflite`` (``streamer models pull`` fills it)
+  into a folder there and set ``STREAMER_CACHE`` to it; otherwise face_detect tries to fetch them;
+- ``libEGL.so.1`` for MediaPipe (even on its CPU path): ``apt-get download libglvnd0 libegl1
+  libgles2 libopengl0 libglx0 libgl1`` here, ``dpkg -x`` each into ``/`` there, then ``ldconfig``;
+- to carry fewer pieces, the onnxruntime-gpu wheel can be re-zipped with LZMA (255 -> 205 MB;
+  pip installs it as it is: the RECORD hashes are of the files, not of their compression)::
+
+      import sys, zipfile   # python relzma.py IN.whl OUT.whl
+      with zipfile.ZipFile(sys.argv[1]) as zi, zipfile.ZipFile(sys.argv[2], "w") as zo:
+          for info in zi.infolist():
+              zo.writestr(info, zi.read(info), compress_type=zipfile.ZIP_LZMA)
+
+Then, e.g.: ``STREAMER_CACHE=/root/wh/cache python3 benchmarks/gpu.py --install /root/wh
+--json out/gpu.json`` (the pytest output lands beside the JSON, ``out/gpu.pytest.txt``).
 """
 
 from __future__ import annotations
