@@ -32,7 +32,7 @@ from streamer.faces.align import face_chips
 from streamer.frame import Face
 from streamer.geometry import aligned_crop, eyes_of
 from streamer.model_contract import ModelError
-from streamer.onnx import OnnxModel, PreprocessParams, resolve, square_size
+from streamer.onnx import OnnxModel, PreprocessParams, resolve, run_in_bins, square_size
 
 DEFAULT_SIZE = 112
 DEFAULT_MARGIN = 0.25
@@ -82,6 +82,9 @@ class FaceCropModel:
         self.alignment = self.record.alignment if self.record is not None else None
         batch = self._in.shape[0]
         self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
+        #: batch sizes the session is fed (1, 2, 4, ...: ``bins_up_to``), crops padded up to one
+        #: of them so a changing number of faces does not re-plan anything; () = any size
+        self.batch_bins: tuple[int, ...] = ()
 
     @property
     def uint8(self) -> bool:
@@ -114,6 +117,8 @@ class FaceCropModel:
         b = self.fixed_batch
         if b is not None and len(crops) % b:
             raise ModelError(f"{self.path}: fixed batch {b} does not divide {len(crops)} faces")
+        if b is None and self.batch_bins and len(crops):
+            return run_in_bins(crops, self.batch_bins, self._run)
         step = b or step or len(crops)
         parts = [self._run(crops[i : i + step]) for i in range(0, len(crops), max(1, step))]
         return np.concatenate(parts) if parts else np.zeros((0,), np.float32)

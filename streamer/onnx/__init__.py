@@ -11,7 +11,7 @@ Importing this package does not import onnxruntime; opening a model does.
 from __future__ import annotations
 
 from streamer.model_contract import MetadataError, ModelError
-from streamer.onnx.adapter import OnnxModel, bins_up_to
+from streamer.onnx.adapter import OnnxModel, bins_up_to, run_in_bins
 from streamer.onnx.preprocess import Preprocess, PreprocessParams, resolve, square_size
 from streamer.onnx.providers import CPU, CUDA, GPU_PROVIDERS, TENSORRT, gpu_problem, normalize_providers
 from streamer.onnx.session import ModelInfo, OnnxSession, is_ortvalue
@@ -33,5 +33,6 @@ __all__ = [
     "is_ortvalue",
     "normalize_providers",
     "resolve",
+    "run_in_bins",
     "square_size",
 ]

@@ -21,7 +21,7 @@ no engine per face count, and nothing is re-planned as faces come and go. Exampl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +31,21 @@ from streamer.model_contract import IMAGE_INPUT, IMAGE_OUTPUT, ModelError
 from streamer.onnx import providers as _providers
 from streamer.onnx.preprocess import ChannelOrder, Layout, Preprocess, PreprocessParams, resolve
 from streamer.onnx.session import NP_TYPES, OnnxSession, describe_io
+
+
+def run_in_bins(x: np.ndarray, bins: Sequence[int], fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``fn`` over ``x`` in chunks of the largest of ``bins``, each padded with zeros up to the
+    smallest bin that holds it; the padding's rows are cut off the results (see module doc)."""
+    top = bins[-1]
+    parts = []
+    for start in range(0, x.shape[0], top):
+        chunk = x[start : start + top]
+        n = chunk.shape[0]
+        size = next(b for b in bins if b >= n)
+        if size > n:
+            chunk = np.concatenate([chunk, np.zeros((size - n, *chunk.shape[1:]), chunk.dtype)])
+        parts.append(fn(chunk)[:n])
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def bins_up_to(batch: int) -> tuple[int, ...]:
@@ -190,16 +205,7 @@ class OnnxModel(OnnxSession):
 
     def _run_binned(self, x: np.ndarray) -> np.ndarray:
         """``x`` in chunks of the largest bin, each padded with blank images to a bin size."""
-        top = self.batch_bins[-1]
-        parts = []
-        for start in range(0, x.shape[0], top):
-            chunk = x[start : start + top]
-            n = chunk.shape[0]
-            size = next(b for b in self.batch_bins if b >= n)
-            if size > n:
-                chunk = np.concatenate([chunk, np.zeros((size - n, *chunk.shape[1:]), chunk.dtype)])
-            parts.append(self._infer_image(chunk)[:n])
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return run_in_bins(x, self.batch_bins, self._infer_image)
 
     def _run_fixed(self, images: np.ndarray, fixed: tuple[int, int]) -> np.ndarray:
         import cv2

@@ -251,6 +251,9 @@ class OnnxSession:
         if not self.binds:
             self._check_feeds(feeds)
             names = list(outputs) if outputs is not None else [o.name for o in self._outputs]
+            first = next(iter(feeds.values()), None)
+            if isinstance(first, np.ndarray):
+                self.note_shape(first.shape)
             return dict(zip(names, self.session.run(names, dict(feeds)), strict=True))
         return self.run_bound(feeds, outputs=outputs)  # type: ignore[return-value]
 

@@ -92,3 +92,6 @@ class FaceModelParams(ForeignInputParams):
     """Face crop context on each side, as a fraction of the box (default: the model's, else 0.25)."""
     size: int | None = Field(default=None, ge=16, le=1024)
     """Foreign models: crop size when the model's input size is not fixed (ours: metadata)."""
+    batch_frames: int = Field(default=1, ge=1, le=64)
+    """Offline graphs: hold this many frames and send all their face crops to the model in one
+    call (padded to batch sizes 1, 2, 4, ...), then decide each frame in order (live: 1)."""

@@ -22,6 +22,9 @@ one noisy frame does not flip a call:
   ``threshold - release`` (meanwhile ``fake`` is the score and ``fake_reason`` ``"held: ..."``).
   :func:`is_fake` is the call (overlay and the ``flagged`` counter use it).
 
+Offline, ``batch_frames: N`` classifies the faces of N frames in one call
+(``streamer/stages/_held.py``); the calls are the same as frame by frame.
+
 Tracks not seen for ``forget`` frames are dropped, so memory stays bounded. Frames without faces
 pass unchanged. ``threshold`` (default: the model's metadata, else 0.5) is put into
 ``frame.fake_threshold`` (overlay colours by it). Counters: ``flagged`` (faces called fake),
@@ -68,6 +71,7 @@ from streamer.errors import StreamerError
 from streamer.faces.crop_model import DEFAULT_MARGIN, DEFAULT_SIZE, FaceCropModel
 from streamer.frame import Ann, Face, Frame
 from streamer.model_contract import FAKE_PROB_OUTPUT, ModelError
+from streamer.stages._held import HeldFaces
 from streamer.stages._model_params import FaceModelParams
 from streamer.stages.base import Stage, StageIO, StageParams, register, stage_io
 
@@ -141,7 +145,7 @@ def to_fake_prob(
 
 
 @register("deepfake")
-class Deepfake(Stage):
+class Deepfake(HeldFaces, Stage):
     """Reads faces, writes `fake`: the probability each face was manipulated, smoothed per track."""
 
     class Params(FaceModelParams):
@@ -194,6 +198,7 @@ class Deepfake(Stage):
         self._tracks: dict[int, _Track] = {}
         self.counters["flagged"] = 0
         self.counters["abstained"] = 0
+        self._hold_frames(p.batch_frames, self.ctx.mode, self.classifier, p.batch)
         self.classify(np.zeros((1, self.size, self.size, 3), np.uint8))  # warm-up, checks the output
         described = f"{self.model.describe()}; {self.classifier.describe_input()}"
         self.log(
@@ -217,15 +222,28 @@ class Deepfake(Stage):
             raise StreamerError(f"{self.name}: the model gave non-finite outputs; check mean/std/size for it")
         return np.clip(probs, 0.0, 1.0)
 
-    def process(self, frame: Frame) -> Frame:
+    def _judged(self, frame: Frame) -> tuple[list[float], list[int]]:
+        """Each face's box side (px) and the indexes of those at least ``min_face``."""
+        sides = [max(f.box[2] - f.box[0], f.box[3] - f.box[1]) for f in frame.faces]
+        return sides, [i for i, side in enumerate(sides) if side >= self.params.min_face]
+
+    def _frame_crops(self, frame: Frame) -> np.ndarray:
+        """The crops of the faces the stage judges (none without faces or below ``min_face``)."""
+        judged = self._judged(frame)[1] if frame.faces else []
+        if not judged:
+            return np.zeros((0, self.size, self.size, 3), np.uint8)
+        return self.classifier.crops(frame.image, [frame.faces[i] for i in judged])
+
+    def _rows(self, crops: np.ndarray) -> np.ndarray:
+        return self.classify(crops)
+
+    def _decide(self, frame: Frame, probs: np.ndarray) -> Frame:
+        """The frame's faces with their calls from ``probs`` (one per judged face), in order."""
         if not frame.faces:
             self._forget(frame.index)
             return frame
         p = self.params
-        sides = [max(f.box[2] - f.box[0], f.box[3] - f.box[1]) for f in frame.faces]
-        judged = [i for i, side in enumerate(sides) if side >= p.min_face]
-        crops = self.classifier.crops(frame.image, [frame.faces[i] for i in judged])
-        probs = self.classify(crops) if judged else np.zeros(0)
+        sides, judged = self._judged(frame)
         prob_of = dict(zip(judged, probs, strict=True))
         out = []
         for i, face in enumerate(frame.faces):
@@ -235,7 +253,7 @@ class Deepfake(Stage):
             elif face.track_id is None:
                 out.append(face.replace(fake=float(prob_of[i]), fake_reason=None))
             else:
-                out.append(self._decide(face, frame.index, float(prob_of[i])))
+                out.append(self._track_call(face, frame.index, float(prob_of[i])))
         for face in out:
             call = is_fake(face, self.threshold)
             if call is None:
@@ -245,7 +263,7 @@ class Deepfake(Stage):
         self._forget(frame.index)
         return frame.replace(faces=tuple(out), fake_threshold=self.threshold)
 
-    def _decide(self, face: Face, index: int, prob: float) -> Face:
+    def _track_call(self, face: Face, index: int, prob: float) -> Face:
         """The face with its track's smoothed score and the hysteresis call (module docstring)."""
         assert face.track_id is not None
         track = self._tracks.get(face.track_id)

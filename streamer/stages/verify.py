@@ -13,6 +13,9 @@ is smoothed over the last ``smooth`` frames of the track:
 - ``distance``: the mean distance over the window to that person (for unknown: the mean distance
   to the nearest person each frame), so it agrees with ``identity``.
 
+Offline, ``batch_frames: N`` embeds the faces of N frames in one call (``streamer/stages/_held.py``);
+the decisions are the same as frame by frame.
+
 Faces without a track id get the raw per-frame decision and distance. Tracks not seen for
 ``forget`` frames are dropped, so memory stays bounded. Frames without faces pass unchanged.
 With an empty gallery every face is unknown with distance null.
@@ -39,6 +42,7 @@ from pydantic import Field
 
 from streamer.errors import StreamerError
 from streamer.frame import Ann, Frame
+from streamer.stages._held import HeldFaces
 from streamer.stages._model_params import FaceModelParams
 from streamer.stages.base import Stage, StageIO, StageParams, register, stage_io
 
@@ -55,7 +59,7 @@ class _Track:
 
 
 @register("verify")
-class Verify(Stage):
+class Verify(HeldFaces, Stage):
     """Reads faces, writes `identity` (null when unknown) and `distance` from a face gallery."""
 
     class Params(FaceModelParams):
@@ -120,19 +124,29 @@ class Verify(Stage):
             )
         self._names = self.gallery.names
         self._tracks: dict[int, _Track] = {}
+        self._hold_frames(p.batch_frames, self.ctx.mode, self.embedder)
         self.log(
             f"{self.embedder.describe()}; gallery {self.gallery.path}: {len(self._names)} "
             f"{'person' if len(self._names) == 1 else 'people'}, threshold {self.threshold:g}"
         )
 
-    def process(self, frame: Frame) -> Frame:
+    def _frame_crops(self, frame: Frame) -> np.ndarray:
+        """The crops of the frame's faces (none without faces or an empty gallery)."""
+        if not frame.faces or not self._names:
+            return np.zeros((0, self.embedder.size, self.embedder.size, 3), np.uint8)
+        return self.embedder.crops(frame.image, frame.faces)
+
+    def _rows(self, crops: np.ndarray) -> np.ndarray:
+        return self.embedder.embed_crops(crops)
+
+    def _decide(self, frame: Frame, emb: np.ndarray) -> Frame:
+        """The frame's faces named from their embeddings ``emb`` [faces, D], in frame order."""
         faces = frame.faces
         if not faces:
             self._forget(frame.index)
             return frame
         if not self._names:
             return frame.replace(faces=tuple(f.replace(identity=None, distance=None) for f in faces))
-        emb = self.embedder.embed(frame.image, faces)
         dist = self.gallery.distances(emb)  # [N, P]
         best = dist.argmin(axis=1)
         best_d = dist[np.arange(len(faces)), best]

@@ -74,6 +74,33 @@ def test_translate_batch_bins_on_the_device() -> None:
     assert {s[0] for s in stage.model.shapes_run} <= {1, 2, 4}
 
 
+def test_deepfake_batch_frames_on_the_device_sees_only_bins_and_matches_cpu() -> None:
+    from streamer.stages.deepfake import Deepfake
+
+    boxes = [(40, 30, 100, 100), (120, 20, 190, 100), (60, 60, 140, 120)]
+    frames = [make_frame(i, image=photo(1, 128, 200, seed=i)[0], faces=boxes[: i % 4]) for i in range(9)]
+
+    def run(provider: str, hold: int) -> tuple[list[Frame], set[int]]:
+        params = Deepfake.Params(providers=[provider], batch_frames=hold, batch=4, min_face=0)
+        stage = Deepfake("fake", params, RunContext(mode="offline", log=lambda _m: None))
+        stage.open()
+        stage.model.shapes_run.clear()
+        out: list[Frame] = []
+        for f in frames:
+            got = stage.process(f)
+            out.extend([got] if isinstance(got, Frame) else got)
+        out.extend(stage.flush())
+        return out, {s[0] for s in stage.model.shapes_run}
+
+    gpu, shapes = run(PROVIDER, 3)
+    cpu, _ = run("cpu", 1)
+    assert [f.index for f in gpu] == list(range(9)) and shapes and shapes <= {1, 2, 4}
+    for a, b in zip(cpu, gpu, strict=True):
+        for fa, fb in zip(a.faces, b.faces, strict=True):
+            assert (fa.fake is None) == (fb.fake is None)
+            assert fa.fake is None or abs(fa.fake - fb.fake) < 1e-3
+
+
 def _no_nvenc_engine() -> str | None:
     """The one-line reason when this GPU has no NVENC engine at all (A100, H100, H200...)."""
     st = status("h264_nvenc", "w")
