@@ -196,6 +196,9 @@ def bench_graph(
             raise result.error
         pipeline.append(n / wall)
         pipeline_cpu.append(result.cpu if result.cpu is not None else float("nan"))
+        # where the pipeline's time went, per stage (busy vs blocked on a full queue): last run
+        pipeline_stages = [m.to_json() for m in result.metrics]
+        pipeline_threads = dict(getattr(result, "threads", {}) or {})
     naive: list[float] = []
     naive_cpu: list[float] = []
     for _ in range(repeat):
@@ -260,6 +263,8 @@ def bench_graph(
         "pipeline_cpu_ms_per_frame": round(p_cpu, 2),
         "naive_cpu_ms_per_frame": round(n_cpu, 2),
         "cpu_estimate_fps": round(cpu_fps, 2),
+        "pipeline_stages": pipeline_stages,
+        "pipeline_threads": pipeline_threads,
     }
     target = json_path or Path("out") / "bench" / f"{spec.name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)

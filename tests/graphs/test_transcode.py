@@ -108,6 +108,10 @@ def test_bench_writes_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert set(cpu) == {"cam", "small", "out"} and cpu["cam"] > 0 and cpu["out"] > 0
     assert saved["pipeline_cpu_ms_per_frame"] > 0 and saved["naive_cpu_ms_per_frame"] > 0
     assert saved["cpu_estimate_fps"] == pytest.approx(saved["cores"] * 1000 / sum(cpu.values()), rel=0.01)
+    # where the pipeline's time went, stage by stage (busy, blocked), from its last run
+    stages = {m["stage"]: m for m in saved["pipeline_stages"]}
+    assert set(stages) == {"cam", "small", "out"} and stages["out"]["frames_in"] == 20
+    assert stages["out"]["busy_s"] > 0 and all(m["blocked_s"] >= 0 for m in stages.values())
 
 
 def test_run_result_counts_cpu_time(tmp_path: Path) -> None:
