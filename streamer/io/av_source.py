@@ -138,6 +138,7 @@ class AvSource(VideoSource):
         if choice == "cpu":
             return None
         codec = str(self._video.codec_context.name)
+        name: str | None = None
         try:
             name = hwcodec.choose_decoder(choice, codec, key=f"{self.spec.name}.decoder")  # type: ignore[arg-type]
             if name is None:
@@ -147,6 +148,11 @@ class AvSource(VideoSource):
             container.close()
             raise
         except Exception as exc:  # noqa: BLE001 - PyAV raises many types; all mean "cannot open"
+            if choice == "auto":  # NVDEC opens here but not for this stream (a profile it lacks)
+                self.log(
+                    f"{name} did not open for this {codec} stream ({_one_line(exc)}); decoding on the CPU"
+                )
+                return None
             container.close()
             raise SourceError(
                 f"{self.spec.name}.decoder: cannot open {choice} for {codec} ({_one_line(exc)})"

@@ -173,3 +173,28 @@ def test_capture_decoder_cuvid_is_refused_for_cameras_and_testsrc() -> None:
             build_graph(
                 {"name": "g", "stages": [{"name": "cam", "type": "capture", "uri": uri, "decoder": "cuvid"}]}
             )
+
+
+@pytest.mark.parametrize("choice", ["auto", "cuvid"])
+def test_nvdec_that_opens_but_not_for_this_stream(monkeypatch: pytest.MonkeyPatch, choice: str) -> None:
+    """NVDEC present but refusing this stream (a profile it lacks): ``auto`` decodes on the CPU
+    and says so, ``cuvid`` is one line naming the stage's key."""
+    from streamer.io import hwcodec
+
+    def refuse(stream: object, name: str) -> object:
+        raise ValueError("avcodec_open2: Function not implemented")
+
+    monkeypatch.setattr(hwcodec, "choose_decoder", lambda c, codec, key="decoder": "h264_cuvid")
+    monkeypatch.setattr(hwcodec, "open_decoder", refuse)
+    spec = SourceSpec(uri=str(ROOT / "samples" / "face_audio.mp4"), decoder=choice, name="cam")
+    logs: list[str] = []
+    if choice == "auto":
+        src = open_source(spec, counters={}, log=logs.append)
+        src.open()
+        n = sum(1 for _ in src.frames())
+        src.close()
+        assert n > 0 and any("h264_cuvid did not open for this h264 stream" in m for m in logs)
+    else:
+        with pytest.raises(SourceError) as e:
+            open_source(spec, counters={}, log=logs.append).open()
+        assert "\n" not in str(e.value) and str(e.value).startswith("cam.decoder: cannot open cuvid for h264")
