@@ -160,16 +160,10 @@ class Budget:
 
 
 def gpu_name() -> str | None:
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    """``NVIDIA H200, 143771 MiB, 580.159.04``: the first GPU, its memory and driver."""
+    from streamer.io.hwcodec import nvidia_smi
+
+    return next(iter(nvidia_smi("name,memory.total,driver_version")), None)
 
 
 def timed(fn: Callable[[], Any], runs: int, warmup: int = 1) -> list[float]:

@@ -103,18 +103,23 @@ def gpu_names() -> list[str]:
                     names.append(line.split(":", 1)[1].strip())
         except OSError:
             continue
-    if not names and shutil.which("nvidia-smi"):
-        try:
-            out = subprocess.run(
-                ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-            )
-            names = [n.strip() for n in out.stdout.splitlines() if n.strip()] if out.returncode == 0 else []
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    return names
+    return names or nvidia_smi("name")
+
+
+def nvidia_smi(query: str) -> list[str]:
+    """``nvidia-smi --query-gpu=QUERY --format=csv,noheader``: a line per GPU; [] without it."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [n.strip() for n in out.stdout.splitlines() if n.strip()] if out.returncode == 0 else []
 
 
 def _no_engine(name: str) -> str | None:
@@ -192,6 +197,7 @@ __all__ = [
     "check_encoder",
     "choose_decoder",
     "open_decoder",
+    "nvidia_smi",
     "probe",
     "status",
 ]

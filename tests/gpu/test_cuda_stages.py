@@ -17,7 +17,7 @@ from streamer.stages.predict import Predict
 from streamer.stages.translate import Translate
 from tests.gpu.device import DEVICE, DRY, FULL, PROVIDER
 from tests.helpers_gpu import MODELS, ROOT, photo
-from tests.unit.stages.conftest import make_frame
+from tests.unit.stages.conftest import make_frame, run_stage
 
 needs_nvidia = pytest.mark.skipif(DRY, reason="NVDEC/NVENC need the GPU (dry run on CPU)")
 
@@ -65,11 +65,7 @@ def test_translate_batch_bins_on_the_device() -> None:
     stage.open()
     assert stage.model.batch_bins == (1, 2, 4)
     stage.model.shapes_run.clear()
-    out: list[Frame] = []
-    for f in frames:
-        got = stage.process(f)
-        out.extend([got] if isinstance(got, Frame) else got)
-    out.extend(stage.flush())
+    out, _ = run_stage(stage, frames)
     assert [f.index for f in out] == list(range(9))
     assert {s[0] for s in stage.model.shapes_run} <= {1, 2, 4}
 
@@ -85,11 +81,7 @@ def test_deepfake_batch_frames_on_the_device_sees_only_bins_and_matches_cpu() ->
         stage = Deepfake("fake", params, RunContext(mode="offline", log=lambda _m: None))
         stage.open()
         stage.model.shapes_run.clear()
-        out: list[Frame] = []
-        for f in frames:
-            got = stage.process(f)
-            out.extend([got] if isinstance(got, Frame) else got)
-        out.extend(stage.flush())
+        out, _ = run_stage(stage, frames)
         return out, {s[0] for s in stage.model.shapes_run}
 
     gpu, shapes = run(PROVIDER, 3)
@@ -152,21 +144,13 @@ def test_capture_decoder_cuvid_gives_the_frames_of_the_software_decoder() -> Non
     """``capture decoder: cuvid`` (NVDEC): every frame and pts of FFmpeg's software decoder, the
     pictures within rounding (NVDEC hands over NV12, the software decoder planar YUV)."""
     from export.fp16 import psnr
-    from streamer.io import SourceSpec, open_source
+    from streamer.io import SourceSpec
+    from tests.unit.io.media import read_capture
 
-    def read(decoder: str) -> tuple[list[np.ndarray], list[int], int]:
-        src = open_source(
-            SourceSpec(uri=str(ROOT / "samples" / "face_audio.mp4"), decoder=decoder), counters={}
-        )
-        src.open()
-        images, pts, audio = [], [], 0
-        for raw in src.frames():
-            images.append(raw.image)
-            pts.append(raw.pts)
-            audio += len(raw.audio)
-        src.close()
-        return images, pts, audio
-
-    cpu, nv = read("cpu"), read("cuvid")
+    clip = str(ROOT / "samples" / "face_audio.mp4")
+    cpu, nv = (
+        read_capture(SourceSpec(uri=clip, decoder="cpu")),
+        read_capture(SourceSpec(uri=clip, decoder="cuvid")),
+    )
     assert nv[1] == cpu[1] and nv[2] == cpu[2] and len(nv[0]) == len(cpu[0]) > 0
     assert min(psnr(a, b) for a, b in zip(cpu[0], nv[0], strict=True)) >= 40.0

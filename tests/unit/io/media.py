@@ -293,3 +293,20 @@ def restarted_ts(source: Path, path: Path) -> Path:
         parts.append(part.read_bytes())
     path.write_bytes(b"".join(parts))
     return path
+
+
+def read_capture(spec: object, limit: int | None = None) -> tuple[list[np.ndarray], list[int], int]:
+    """A source's RGB pictures, pts and number of audio packets (the first ``limit`` frames)."""
+    from streamer.io import open_source
+
+    src = open_source(spec, counters={})  # type: ignore[arg-type]
+    src.open()
+    images, pts, audio = [], [], 0
+    for raw in src.frames():
+        images.append(raw.image)
+        pts.append(raw.pts)
+        audio += len(raw.audio)
+        if limit is not None and len(images) >= limit:
+            break
+    src.close()
+    return images, pts, audio

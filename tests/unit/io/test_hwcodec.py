@@ -14,6 +14,7 @@ from streamer.errors import SinkError, SourceError
 from streamer.io import SourceSpec, open_source
 from streamer.io.hwcodec import HW_DECODERS, HW_ENCODERS, check_encoder, choose_decoder, open_decoder, probe
 from streamer.onnx.providers import driver_problem
+from tests.unit.io.media import read_capture
 
 ROOT = Path(__file__).resolve().parents[3]
 NO_NVIDIA = driver_problem() is not None
@@ -108,20 +109,6 @@ def test_open_decoder_gives_the_frames_pyav_decodes() -> None:
         np.testing.assert_array_equal(a, b)
 
 
-def _capture(spec: SourceSpec, limit: int) -> tuple[list[np.ndarray], list[int], int]:
-    src = open_source(spec, counters={})
-    src.open()
-    images, pts, audio = [], [], 0
-    for raw in src.frames():
-        images.append(raw.image)
-        pts.append(raw.pts)
-        audio += len(raw.audio)
-        if len(images) >= limit:
-            break
-    src.close()
-    return images, pts, audio
-
-
 @pytest.mark.parametrize("loop", [False, True], ids=["once", "looped"])
 def test_capture_through_its_own_decoder_gives_the_frames_pyav_decodes(
     monkeypatch: pytest.MonkeyPatch, loop: bool
@@ -132,7 +119,7 @@ def test_capture_through_its_own_decoder_gives_the_frames_pyav_decodes(
     from streamer.io import hwcodec
 
     clip = ROOT / "samples" / "face_audio.mp4"  # H.264 + AAC
-    want = _capture(SourceSpec(uri=str(clip), loop=loop), limit=200)
+    want = read_capture(SourceSpec(uri=str(clip), loop=loop), limit=200)
     opened: list[str] = []
 
     def software(stream: object, name: str) -> object:
@@ -141,7 +128,7 @@ def test_capture_through_its_own_decoder_gives_the_frames_pyav_decodes(
 
     monkeypatch.setattr(hwcodec, "choose_decoder", lambda choice, codec, key="decoder": codec)
     monkeypatch.setattr(hwcodec, "open_decoder", software)
-    got = _capture(SourceSpec(uri=str(clip), loop=loop, decoder="auto"), limit=200)
+    got = read_capture(SourceSpec(uri=str(clip), loop=loop, decoder="auto"), limit=200)
     assert opened and set(opened) == {"h264"} and (len(opened) > 1) == loop  # reopened per pass
     assert got[1] == want[1] and got[2] == want[2] and len(got[0]) == len(want[0])
     for a, b in zip(want[0], got[0], strict=True):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pytest
@@ -83,3 +84,17 @@ def make_frame(
 def make_frame_fixture() -> object:
     """The ``make_frame`` function, for tests that prefer a fixture to an import."""
     return make_frame
+
+
+def run_stage(stage: Any, frames: Sequence[Frame]) -> tuple[list[Frame], list[int]]:
+    """Every frame out of ``stage`` (``process`` each, then ``flush``), and how many came out of
+    each ``process`` call (stages that hold frames return none, then several)."""
+    out: list[Frame] = []
+    sizes = []
+    for f in frames:
+        got = stage.process(f)
+        got = [got] if isinstance(got, Frame) else list(got or ())
+        sizes.append(len(got))
+        out.extend(got)
+    out.extend(stage.flush())
+    return out, sizes

@@ -15,7 +15,7 @@ from streamer.frame import Face, Frame
 from streamer.stages.base import RunContext
 from streamer.stages.deepfake import Deepfake
 from streamer.stages.verify import Verify
-from tests.unit.stages.conftest import make_frame
+from tests.unit.stages.conftest import make_frame, run_stage
 
 ROOT = Path(__file__).resolve().parents[3]
 #: faces kept per frame (of the two annotated people): the count changes from frame to frame
@@ -38,18 +38,6 @@ def frames() -> list[Frame]:
             ][: KEEP[i]]
             out.append(make_frame(i, image=f.to_ndarray(format="rgb24"), faces=faces))
     return out
-
-
-def _run(stage: Verify | Deepfake, frames: list[Frame]) -> tuple[list[Frame], list[int]]:
-    out: list[Frame] = []
-    sizes = []
-    for f in frames:
-        got = stage.process(f)
-        got = [got] if isinstance(got, Frame) else list(got)
-        sizes.append(len(got))
-        out.extend(got)
-    out.extend(stage.flush())
-    return out, sizes
 
 
 def _record_batches(stage: Verify | Deepfake) -> list[int]:
@@ -76,10 +64,10 @@ def _deepfake(mode: str = "offline", **params: object) -> Deepfake:
 def test_deepfake_batched_across_frames_calls_every_face_as_frame_by_frame(
     frames: list[Frame], hold: int
 ) -> None:
-    one, sizes_one = _run(_deepfake(), frames)
+    one, sizes_one = run_stage(_deepfake(), frames)
     stage = _deepfake(batch_frames=hold)
     batches = _record_batches(stage)
-    held, sizes = _run(stage, frames)
+    held, sizes = run_stage(stage, frames)
     assert [f.index for f in held] == [f.index for f in one] == list(range(len(frames)))
     assert sizes_one == [1] * len(frames)
     # frames leave in groups of ``hold`` (the rest at the end), never one call per frame
@@ -102,7 +90,7 @@ def test_deepfake_batch_frames_is_one_in_a_live_graph(frames: list[Frame]) -> No
         "fake", Deepfake.Params(threads=1, batch_frames=4), RunContext(mode="live", log=logs.append)
     )
     stage.open()
-    _, sizes = _run(stage, frames[:4])
+    _, sizes = run_stage(stage, frames[:4])
     assert sizes == [1, 1, 1, 1] and any("batch_frames: 4 ignored in a live graph" in m for m in logs)
 
 
@@ -134,10 +122,10 @@ def test_verify_batched_across_frames_names_every_face_as_frame_by_frame(
         s.open()
         return s
 
-    one, _ = _run(stage(), frames)
+    one, _ = run_stage(stage(), frames)
     batched = stage(batch_frames=hold)
     batches = _record_batches(batched)
-    held, _ = _run(batched, frames)
+    held, _ = run_stage(batched, frames)
     assert {f.identity for f in one[0].faces} == {"left", "right"}  # real faces told apart
     assert set(batches) <= {1, 2, 4, 8, 16} and len(batches) <= -(-len(frames) // hold) + 1
     for a, b in zip(one, held, strict=True):

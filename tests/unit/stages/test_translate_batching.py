@@ -12,7 +12,7 @@ from streamer.frame import Frame
 from streamer.stages.base import RunContext
 from streamer.stages.translate import Translate
 from tests import helpers_onnx as H
-from tests.unit.stages.conftest import make_frame
+from tests.unit.stages.conftest import make_frame, run_stage
 
 
 @pytest.fixture(scope="module")
@@ -25,19 +25,6 @@ def _stage(model: Path, mode: str = "offline", logs: list[str] | None = None, **
     stage = Translate("style", Translate.Params(model=str(model), threads=1, **params), ctx)
     stage.open()
     return stage
-
-
-def _run(stage: Translate, frames: list[Frame]) -> tuple[list[Frame], list[int]]:
-    """All frames out, and how many came out of each ``process`` call."""
-    out: list[Frame] = []
-    sizes = []
-    for f in frames:
-        got = stage.process(f)
-        got = [got] if isinstance(got, Frame) else list(got)
-        sizes.append(len(got))
-        out.extend(got)
-    out.extend(stage.flush())
-    return out, sizes
 
 
 # faces per frame vary: 0, 1, 2, 3, 1, 0, 2, 3, 1, 2, 3 (boxes inside a 512 x 512 photo)
@@ -60,10 +47,10 @@ def _same(a: np.ndarray, b: np.ndarray) -> None:
 @pytest.mark.parametrize("every", [1, 2])
 def test_faces_batched_across_frames_equal_unbatched_and_see_only_bins(model: Path, every: int) -> None:
     frames = _faces_frames()
-    plain, _ = _run(_stage(model, region="faces", every=every), frames)
+    plain, _ = run_stage(_stage(model, region="faces", every=every), frames)
     stage = _stage(model, region="faces", every=every, batch=4, batch_frames=3)
     stage.model.shapes_run.clear()  # forget the warm-up
-    batched, sizes = _run(stage, frames)
+    batched, sizes = run_stage(stage, frames)
     assert [f.index for f in batched] == list(range(len(frames)))
     assert 0 in sizes and max(sizes) >= 3  # frames were held back, then released by a pass
     for a, b in zip(plain, batched, strict=True):
@@ -83,17 +70,17 @@ def test_faces_batched_across_frames_equal_unbatched_and_see_only_bins(model: Pa
 def test_whole_frames_batched_equal_unbatched(model: Path) -> None:
     astro = data.astronaut()[:200, :240]
     frames = [make_frame(i, image=np.roll(astro, 5 * i, axis=0)) for i in range(7)]
-    plain, _ = _run(_stage(model), frames)
+    plain, _ = run_stage(_stage(model), frames)
     stage = _stage(model, batch_frames=4, size=120)
     ref = _stage(model, size=120)
     stage.model.shapes_run.clear()
-    batched, sizes = _run(stage, frames)
+    batched, sizes = run_stage(stage, frames)
     assert sizes == [0, 0, 0, 4, 0, 0, 0] and len(batched) == 7
     assert {s[0] for s in stage.model.shapes_run} == {4}  # 4, then the last 3 padded to the 4 bin
     for f, b in zip(frames, batched, strict=True):
         assert b.translated is True and b.index == f.index
         _same(b.image, ref.process(f).image)
-    plain2, _ = _run(_stage(model, batch_frames=4), frames)
+    plain2, _ = run_stage(_stage(model, batch_frames=4), frames)
     for a, b in zip(plain, plain2, strict=True):
         _same(a.image, b.image)
 
