@@ -1,7 +1,8 @@
 """Issue 17 in one go: install from wheels, run the GPU tests, measure, write one JSON and a table.
 
     python benchmarks/gpu.py                      # one NVIDIA GPU, everything installed
-    python benchmarks/gpu.py --install WHEELS/    # first install from a folder of wheels (below)
+    python benchmarks/gpu.py --prepare WHEELS/    # here: the folder a GPU machine without network needs
+    python benchmarks/gpu.py --install WHEELS/    # there: install from that folder first (below)
     python benchmarks/gpu.py --cpu --quick        # dry run on the CPU provider, tiny sizes (CI)
 
 What it measures (each row printed with the issue's target next to it, where there is one):
@@ -24,50 +25,25 @@ paths are the same. The whole run keeps inside ``--budget``
 seconds (default 450: the issue's 8 minutes with room for the install); a section that would not
 fit is skipped and says so. Never asserts timings.
 
-Installing on the GPU machine (Python 3.12 with torch (CUDA 13), numpy, opencv-python-headless,
-onnx and onnxruntime (CPU) already there; no PyAV, MediaPipe, pydantic or onnxruntime-gpu; no
-network). On a machine with network, for CPython 3.12 on x86_64 Linux::
+Installing on a GPU machine without network (it has Python 3.12 with torch (CUDA 13), numpy,
+opencv-python-headless, onnx and onnxruntime (CPU); no PyAV, MediaPipe, pydantic or onnxruntime-gpu),
+in two commands (``benchmarks/gpu_carry.py`` says what the folder holds and why)::
 
-    pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 \\
-        -d wheels/ onnxruntime-gpu==1.31.1 av==18.1.0 mediapipe==1.2.3 pydantic==2.14.4 \\
-        pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 pyyaml==6.0.4 \\
-        matplotlib==3.11.2 pillow==13.0.0 cycler==0.12.1 python-dateutil==4.0.0 six \\
-        fonttools==4.68.0 kiwisolver==1.5.1 pyparsing==3.3.3 packaging certifi contourpy
-    cd wheels && for f in *.whl; do split -b 40M -d "$f" "$f.part-" && rm "$f"; done
+    python benchmarks/gpu.py --prepare wheels/    # here: pip download (cp312), LZMA, pieces of
+                                                  # 40 MB, the BlazeFace files, the GL debs
+    python benchmarks/gpu.py --install wheels/    # there: join, install into .gpu-site, run
 
-That is what streamer imports at run time, measured (MediaPipe pulls in matplotlib and its
-dependencies; numpy, typing-extensions and torch are on the machine already). streamer itself
-runs from the checkout. Carry ``wheels/`` (pieces of 40 MB at most) with the checkout, then on
-the GPU machine::
+``--install`` runs everything with ``PYTHONPATH=<checkout>:.gpu-site``: ``onnxruntime-gpu`` there
+shadows the CPU ``onnxruntime`` and finds torch's CUDA 13 and cuDNN libraries through
+``onnxruntime.preload_dlls()`` (and ``import torch``, which loads them too), called before
+anything opens a session (``STREAMER_PRELOAD_CUDA=1`` in the child processes too). It also sets
+``STREAMER_CACHE`` to the folder's BlazeFace files, and ``LD_LIBRARY_PATH`` to the unpacked GL
+debs where ``libEGL.so.1`` does not load. The pytest output lands beside the JSON
+(``--json out/gpu.json`` -> ``out/gpu.pytest.txt``).
 
-    python benchmarks/gpu.py --install wheels/
-
-which does the following, then runs everything with ``PYTHONPATH=<checkout>:.gpu-site``::
-
-    cd wheels && for p in *.whl.part-00; do cat "${p%.part-00}".part-* > "${p%.part-00}"; done
-    cd .. && pip install --no-deps --no-index --target .gpu-site wheels/*.whl
-
-``onnxruntime-gpu`` in ``.gpu-site`` then shadows the CPU ``onnxruntime``; it finds torch's CUDA
-13 and cuDNN libraries through ``onnxruntime.preload_dlls()`` (and ``import torch``, which loads
-them too), which ``--install`` mode calls before anything opens a session
-(``STREAMER_PRELOAD_CUDA=1`` in the child processes too).
-
-What else a bare GPU machine needs (seen on an H200 machine with no network, 2026-11-28):
-
-- the BlazeFace files: copy ``~/.cache/streamer/*.tflite`` (``streamer models pull`` fills it)
-  into a folder there and set ``STREAMER_CACHE`` to it; otherwise face_detect tries to fetch them;
-- ``libEGL.so.1`` for MediaPipe (even on its CPU path): ``apt-get download libglvnd0 libegl1
-  libgles2 libopengl0 libglx0 libgl1`` here, ``dpkg -x`` each into ``/`` there, then ``ldconfig``;
-- to carry fewer pieces, the onnxruntime-gpu wheel can be re-zipped with LZMA (255 -> 205 MB;
-  pip installs it as it is: the RECORD hashes are of the files, not of their compression)::
-
-      import sys, zipfile   # python relzma.py IN.whl OUT.whl
-      with zipfile.ZipFile(sys.argv[1]) as zi, zipfile.ZipFile(sys.argv[2], "w") as zo:
-          for info in zi.infolist():
-              zo.writestr(info, zi.read(info), compress_type=zipfile.ZIP_LZMA)
-
-Then, e.g.: ``STREAMER_CACHE=/root/wh/cache python3 benchmarks/gpu.py --install /root/wh
---json out/gpu.json`` (the pytest output lands beside the JSON, ``out/gpu.pytest.txt``).
+Seen on an H200 machine reached through 64 MiB calls (2026-11-28): the folder is ~288 MB (the
+largest files 42 MB pieces). A piece carried into the checkout did not survive the next call, so
+each was copied out of it (to ``/root/wh``) on arrival, and ``--install /root/wh`` ran from there.
 """
 
 from __future__ import annotations
@@ -90,6 +66,8 @@ SITE = ROOT / ".gpu-site"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks import gpu_carry  # noqa: E402 - after the path above
+
 #: the issue's targets on one H100 (printed next to what was measured; never asserted)
 TARGETS = {
     "cyclegan_720p_fp16": "≥ 60 frames/s model alone (H100)",
@@ -102,30 +80,7 @@ CPU_SIZES = {"720p": (144, 256), "1080p": (216, 384)}
 
 
 # ---------------------------------------------------------------------------------------------
-# install
-
-
-def join_pieces(folder: Path) -> list[Path]:
-    """Join ``NAME.part-00``, ``NAME.part-01`` ... into ``NAME`` (pieces removed); the wheels."""
-    for first in sorted(folder.glob("*.part-00")):
-        whole = folder / first.name[: -len(".part-00")]
-        pieces = sorted(folder.glob(f"{whole.name}.part-*"))
-        with whole.open("wb") as out:
-            for piece in pieces:
-                out.write(piece.read_bytes())
-        for piece in pieces:
-            piece.unlink()
-    return sorted(folder.glob("*.whl"))
-
-
-def install(folder: Path, target: Path) -> None:
-    """Join the pieces and ``pip install --no-deps --target`` every wheel of ``folder``."""
-    wheels = join_pieces(folder)
-    if not wheels:
-        raise SystemExit(f"error: no .whl files (or .whl.part-NN pieces) in {folder}")
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--upgrade", "--target"]
-    subprocess.run([*cmd, str(target), *map(str, wheels)], check=True)
-    print(f"installed {len(wheels)} wheels into {target}", file=sys.stderr)
+# install (the folder itself: benchmarks/gpu_carry.py)
 
 
 def preload_cuda() -> str | None:
@@ -506,6 +461,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewest frames and runs (CI)")
     ap.add_argument("--install", type=Path, metavar="WHEELS", help="install the wheels (pieces joined) first")
     ap.add_argument(
+        "--prepare",
+        type=Path,
+        metavar="WHEELS",
+        help="make the folder --install takes (wheels, BlazeFace files, GL debs), then stop",
+    )
+    ap.add_argument("--piece-mb", type=int, default=40, help="--prepare: largest file in the folder (MB)")
+    ap.add_argument(
         "--site", type=Path, default=SITE, help="where --install puts the wheels (default .gpu-site)"
     )
     ap.add_argument("--no-tests", action="store_true", help="skip the GPU tests")
@@ -518,10 +480,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     cfg = ap.parse_args(argv)
 
+    if cfg.prepare is not None:
+        files = gpu_carry.prepare(cfg.prepare, cfg.piece_mb)
+        for f in files:
+            print(f"{f.stat().st_size / 1e6:8.1f} MB  {f.relative_to(cfg.prepare)}")
+        print(f"{sum(f.stat().st_size for f in files) / 1e6:8.1f} MB  in {cfg.prepare}")
+        return 0
     if cfg.install is not None:
-        install(cfg.install, cfg.site)
+        extra = gpu_carry.install(cfg.install, cfg.site, ROOT / ".gpu-libs")
         path = [str(ROOT), str(cfg.site.resolve()), os.environ.get("PYTHONPATH", "")]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in path if p), STREAMER_PRELOAD_CUDA="1")
+        env.update(extra)
         args, skip = [], False
         for a in argv if argv is not None else sys.argv[1:]:
             if skip or a.startswith("--install="):
