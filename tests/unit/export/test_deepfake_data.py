@@ -139,6 +139,23 @@ def test_training_sets_say_whose_face_each_crop_shows() -> None:
             assert donor is None
 
 
+def test_heldout_pictures_show_no_one_the_net_trains_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The held-out set measures detection on unseen people: two_people.mp4 also shows the
+    astronaut, whom training sees in one_face.mp4 and her photo, so her faces are left out of it
+    (and with them every pair using her as a donor). The drawn and rendered faces, whose names
+    (``syn_``, ``cg_``) cannot reach the held-out clips, are skipped for speed."""
+    import export.train_deepfake as td
+
+    monkeypatch.setattr(td, "_synthetic", lambda ks: [])
+    monkeypatch.setattr(td, "_rendered", lambda ks: [])
+    train = {person for group in td.train_pool(4).values() for person, _ in group}
+    held = td.heldout_pool(4)
+    shown = {person for group in held.values() for person, _ in group}
+    assert "astronaut" in train and td.trained_people() <= train
+    assert not shown & train, f"held-out pictures show trained people: {sorted(shown & train)}"
+    assert "grace_hopper" in shown and held["clip"], "the held-out clips lost their unseen faces too"
+
+
 def test_threshold_is_set_on_the_faces_the_stage_judges() -> None:
     from export.train_deepfake import JUDGED_MIN_FACE
     from streamer.stages.deepfake import DEFAULT_MIN_FACE
