@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from export.data import opencv_doc
+from export.data.faces import Photo
 from streamer.frame import Face
 from streamer.graph import load_graph
 from streamer.runner import RunOptions, run_graph
@@ -58,24 +59,33 @@ def test_real_carphone_clip_flags_no_one(tmp_path: Path) -> None:
     assert calls.count(False) >= 0.8 * len(faces)  # judged, not dodged by abstaining
 
 
-def test_swapped_face_is_flagged_and_the_real_one_is_not(tmp_path: Path) -> None:
-    from export.data.faces import hopper_photo
+def _swap_and_scan(tmp_path: Path, person: str, donor: Photo, **swap: int) -> tuple[list, list]:
+    """Calls on (the swapped face, the real face beside it) when ``samples/two_people.mp4`` has
+    ``person``'s face swapped for ``donor``'s on 60 frames (``swap``: more swap_clip options). The
+    astronaut stands left of x = 480, Grace Hopper right of it."""
     from export.data.manipulations import swap_clip
 
     swapped = tmp_path / "swap.mp4"
     src = ROOT / "samples" / "two_people.mp4"
-    n = swap_clip(src, swapped, person="astronaut", donor=hopper_photo(), max_frames=60)
-    assert n == 60
+    assert swap_clip(src, swapped, person=person, donor=donor, max_frames=60, **swap) == 60
     lines = _scan(swapped, tmp_path)
-    left = [_call(f) for line in lines for f in line["faces"] if f["box"][2] < 480]  # the swapped face
-    right = [_call(f) for line in lines for f in line["faces"] if f["box"][0] >= 480]  # real Grace Hopper
+    left = [_call(f) for line in lines for f in line["faces"] if f["box"][2] < 480]
+    right = [_call(f) for line in lines for f in line["faces"] if f["box"][0] >= 480]
+    fake, real = (left, right) if person == "astronaut" else (right, left)
     print(
-        f"\nswap clip: swapped face called fake on {left.count(True)}/{len(left)} frames "
-        f"({left.count(None)} abstained); the real face on {right.count(True)}/{len(right)}"
+        f"\n{person}'s face swapped: called fake on {fake.count(True)}/{len(fake)} frames "
+        f"({fake.count(None)} abstained); the real face beside it on {real.count(True)}/{len(real)}"
     )
-    assert len(left) >= 55 and len(right) >= 55
-    assert left.count(True) >= 0.8 * len(left)
-    assert right.count(True) == 0
+    assert len(fake) >= 55 and len(real) >= 55
+    return fake, real
+
+
+def test_swapped_face_is_flagged_and_the_real_one_is_not(tmp_path: Path) -> None:
+    from export.data.faces import hopper_photo
+
+    fake, real = _swap_and_scan(tmp_path, "astronaut", hopper_photo())
+    assert fake.count(True) >= 0.8 * len(fake)
+    assert real.count(True) == 0
 
 
 @pytest.mark.skipif(not opencv_doc.available(), reason="Debian's opencv-doc is not installed")
@@ -90,20 +100,7 @@ def test_swap_of_people_never_trained_on_is_flagged(tmp_path: Path) -> None:
     differences in the pictures: written at CRF 18, libx264 gave different pictures from run to
     run and the count moved between 41 and 58 of 60 frames. The clip is written losslessly, which
     repeats exactly (42 of 60 here), and the test asks for half the frames."""
-    from export.data.manipulations import swap_clip
-
-    swapped = tmp_path / "swap.mp4"
     donor = dict(opencv_doc.doc_photos())["doc_glasses"]
-    src = ROOT / "samples" / "two_people.mp4"
-    n = swap_clip(src, swapped, person="grace_hopper", donor=donor, max_frames=60, crf=0)
-    assert n == 60
-    lines = _scan(swapped, tmp_path)
-    left = [_call(f) for line in lines for f in line["faces"] if f["box"][2] < 480]  # the real astronaut
-    right = [_call(f) for line in lines for f in line["faces"] if f["box"][0] >= 480]  # the swapped face
-    print(
-        f"\nunseen swap clip: swapped face called fake on {right.count(True)}/{len(right)} frames "
-        f"({right.count(None)} abstained); the real face on {left.count(True)}/{len(left)}"
-    )
-    assert len(left) >= 55 and len(right) >= 55
-    assert right.count(True) >= 0.5 * len(right)
-    assert left.count(True) == 0
+    fake, real = _swap_and_scan(tmp_path, "grace_hopper", donor, crf=0)
+    assert fake.count(True) >= 0.5 * len(fake)
+    assert real.count(True) == 0
