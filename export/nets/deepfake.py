@@ -25,8 +25,8 @@ faster still.
 ``TwoExperts`` is what gets exported: input ``image`` uint8 [N, 112, 112, 3] RGB, normalisation
 inside, output ``fake_prob`` float32 [N], the sigmoid of the larger of the two experts' margins
 over their own thresholds (each in units of its spread on real validation faces), so a face is
-fake at 0.5 when either expert calls it so. ``DeepfakeWrapper`` exports the CNN alone. Trained
-here (``python -m export deepfake``), not converted from a published checkpoint.
+fake at 0.5 when either expert calls it so. Trained here (``python -m export deepfake``), not
+converted from a published checkpoint.
 """
 
 from __future__ import annotations
@@ -84,19 +84,6 @@ def to_input(batch: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(MEAN, dtype=x.dtype).view(1, 3, 1, 1)
     std = torch.tensor(STD, dtype=x.dtype).view(1, 3, 1, 1)
     return (x - mean) / std
-
-
-class DeepfakeWrapper(nn.Module):
-    """The exported graph: uint8 [N, S, S, 3] RGB -> ``fake_prob`` float32 [N] (sigmoid of the logit
-    minus ``shift``, so the decision threshold chosen on validation data sits at 0.5)."""
-
-    def __init__(self, net: DeepfakeNet, shift: float = 0.0) -> None:
-        super().__init__()
-        self.net = net
-        self.shift = float(shift)
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(to_input(image)) - self.shift)
 
 
 TAP_BLOCKS = 10  # dlib's first ten residual blocks: 32 channels (3), 64 (4), 128 (3)
