@@ -907,6 +907,12 @@ Not measured yet: `python benchmarks/eval_deepfake.py --card {out.with_suffix(".
   for means of two to seven deeper nets), flipped and shifted copies of each crop averaged, a
   wider net (0.77 M parameters) and random crop shifts in training (calmer on real faces, but the
   swap clip's face on 29 of 57 frames).
+- Tried and not shipped (3): a sharpness cue in the face-net expert (how much sharper or softer
+  the inner face is than the crop around it, in three frequency bands, and its distance from the
+  real training crops' typical value). It raised the held-out swap AUC to 0.86 and caught Grace
+  Hopper's swapped face on 58 of 60 frames in both unseen-people clips, but called the heavily
+  compressed carphone clip fake: its face is softer than the striped curtain behind it, which is
+  what a soft face pasted into a sharp picture looks like. (experiments/deepfake, sixth round.)
 - `fake` is a score, not a calibrated probability: the threshold folded in at 0.5 is set for few
   false alarms, so most manipulated faces score well below 0.5 (see the reliability diagram and
   its ECE in the evaluation). Read the call (`is_fake`, the red box), not the number.
