@@ -176,9 +176,11 @@ SWAP_CLIPS = (  # (sample clip, whose face is replaced, donor): the project's fa
     ("face_audio", "grace_hopper", "doc_glasses"),
 )
 SWAP_FRAMES = 60
-# lossless H.264: libx264 gives different pictures from run to run for the same input frames at
-# CRF 18 (up to ~20 levels), and the swapped faces of people nobody trained on score near the
-# threshold, so a lossy clip's count moved between 41 and 58 of 60 frames; CRF 0 repeats exactly
+# lossless H.264: at CRF 18 libx264 gave different pictures for the same input frames from one
+# encode to the next in the same process (its lookahead reads memory it never wrote in this build:
+# with glibc's MALLOC_PERTURB_ set, or x264-params mbtree=0, every encode repeats), and the swapped
+# faces of people nobody trained on score near the threshold, so a lossy clip's count moved
+# between 41 and 58 of 60 frames; CRF 0 repeats exactly
 SWAP_CRF = 0
 
 

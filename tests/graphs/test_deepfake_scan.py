@@ -97,8 +97,9 @@ def test_swap_of_people_never_trained_on_is_flagged(tmp_path: Path) -> None:
     face stays real. (``benchmarks/eval_deepfake.py`` also runs this swap on face_audio.mp4.)
 
     The swapped face scores near the threshold (median 0.48), so the count depends on small
-    differences in the pictures: written at CRF 18, libx264 gave different pictures from run to
-    run and the count moved between 41 and 58 of 60 frames. The clip is written losslessly, which
+    differences in the pictures: written at CRF 18, libx264 gave different pictures from one
+    encode to the next in the same process (its lookahead reads memory it never wrote) and the count
+    moved between 41 and 58 of 60 frames. The clip is written losslessly, which
     repeats exactly (42 of 60 here), and the test asks for half the frames."""
     donor = dict(opencv_doc.doc_photos())["doc_glasses"]
     fake, real = _swap_and_scan(tmp_path, "grace_hopper", donor, crf=0)
