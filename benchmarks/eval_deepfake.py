@@ -60,6 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from streamer.faces.tracker import iou as box_iou  # noqa: E402
 from streamer.frame import Frame  # noqa: E402
 from streamer.stages.base import RunContext, stage_class  # noqa: E402
 from streamer.stages.deepfake import is_fake  # noqa: E402
@@ -184,14 +185,6 @@ SWAP_FRAMES = 60
 SWAP_CRF = 0
 
 
-def _iou(a: tuple, b: tuple) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def swap_clips(model: Path, folder: Path) -> list[dict]:
     """The sample clips with one person's face swapped on every frame
     (``manipulations.swap_clip``), through the detector and the stage as a graph runs them: per
@@ -220,8 +213,8 @@ def swap_clips(model: Path, folder: Path) -> list[dict]:
         calls: dict[bool, list] = {True: [], False: []}
         for i, captured in enumerate(_frames(out, SWAP_FRAMES)):
             for face in fake.process(det.process(captured)).faces:
-                best = max(truth.get(i, []), key=lambda t: _iou(face.box, tuple(t["box"])), default=None)
-                if best is not None and _iou(face.box, tuple(best["box"])) >= 0.3:
+                best = max(truth.get(i, []), key=lambda t: box_iou(face.box, tuple(t["box"])), default=None)
+                if best is not None and box_iou(face.box, tuple(best["box"])) >= 0.3:
                     calls[best["person"] == person].append(is_fake(face, fake.threshold))
         det.close()
         fake.close()

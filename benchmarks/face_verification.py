@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 from streamer.bench import cpu_model  # noqa: E402
 from streamer.faces.detect import FaceDetector  # noqa: E402
 from streamer.faces.embed import Embedder  # noqa: E402
+from streamer.faces.tracker import iou as box_iou  # noqa: E402
 from streamer.frame import Face  # noqa: E402
 
 MIN_FACE_PX = 60
@@ -96,20 +97,12 @@ def truth_of(clip: str) -> dict[int, list[dict[str, Any]]] | None:
     }
 
 
-def iou(a: Any, b: Any) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def who(face: Face, truth: list[dict[str, Any]] | None, single: str | None) -> str | None:
     """The person a detected face is: by the truth boxes (IoU >= 0.5) or the clip's only person."""
     if truth is None:
         return single
-    best = max(truth, key=lambda t: iou(face.box, t["box"]), default=None)
-    return best["person"] if best is not None and iou(face.box, best["box"]) >= 0.5 else None
+    best = max(truth, key=lambda t: box_iou(face.box, t["box"]), default=None)
+    return best["person"] if best is not None and box_iou(face.box, best["box"]) >= 0.5 else None
 
 
 #: face_detect's range per clip in the per-track run: full range as graphs/verify_and_stylize.yaml

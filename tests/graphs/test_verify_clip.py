@@ -23,6 +23,7 @@ from skimage import data
 
 from streamer.enroll import run_enroll
 from streamer.faces.gallery import Gallery
+from streamer.faces.tracker import iou as box_iou
 from streamer.frame import Frame
 from streamer.graph import load_graph
 from streamer.runner import RunOptions, run_graph
@@ -38,14 +39,6 @@ pytestmark = [
         importlib.util.find_spec("streamer.faces.detect") is None, reason="face detection not installed"
     ),
 ]
-
-
-def iou(a: tuple[float, ...] | list[float], b: tuple[float, ...] | list[float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +82,8 @@ def test_astronaut_verified_in_two_people_clip(gallery: Path) -> None:
         for frame in _frames(CLIP):
             out = ver.process(det.process(frame))  # type: ignore[attr-defined]
             for face in out.faces:
-                match = max(truth[frame.index], key=lambda t: iou(face.box, t["box"]), default=None)
-                if match is None or iou(face.box, match["box"]) < 0.5:
+                match = max(truth[frame.index], key=lambda t: box_iou(face.box, t["box"]), default=None)
+                if match is None or box_iou(face.box, match["box"]) < 0.5:
                     continue
                 person = match["person"]
                 seen[person] += 1

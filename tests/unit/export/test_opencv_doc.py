@@ -12,17 +12,11 @@ import pytest
 
 from export.data import opencv_doc
 from export.errors import ExportError
+from streamer.faces.tracker import iou as box_iou
 
 needs_doc = pytest.mark.skipif(
     not opencv_doc.available(), reason="Debian's opencv-doc is not installed (apt-get install opencv-doc)"
 )
-
-
-def _iou(a: tuple, b: tuple) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 @needs_doc
@@ -48,7 +42,7 @@ def test_stored_boxes_are_where_blazeface_finds_the_faces() -> None:
             )
             faces = det.process(frame).faces
             assert faces, name
-            best = max(_iou(f.box, photo.box) for f in faces)
+            best = max(box_iou(f.box, photo.box) for f in faces)
             assert best > 0.9, (name, best)
             (lx, _), (rx, _) = photo.eyes
             x1, y1, x2, y2 = photo.box

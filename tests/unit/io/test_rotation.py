@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from streamer.faces.tracker import iou as box_iou
 from streamer.io import SourceSpec, open_source
 from tests.real_footage import clip
 from tests.unit.stages.conftest import make_image
@@ -135,13 +136,6 @@ def _faces_run(uri: Path, out: Path, frames: int = 30) -> list[list[list[float]]
     return [[face["box"] for face in json.loads(line)["faces"]] for line in lines]
 
 
-def _iou(a: list[float], b: list[float]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 def test_phone_clip_faces_and_output_are_upright(sideways: Path, tmp_path: Path) -> None:
     import av
 
@@ -153,7 +147,7 @@ def test_phone_clip_faces_and_output_are_upright(sideways: Path, tmp_path: Path)
     # the face is found upright, where the unrotated clip has it
     found = [(p, q) for p, q in zip(plain, phone, strict=True) if p and q]
     assert len(found) >= 24, f"faces in only {len(found)} of 30 frames"
-    assert np.median([max(_iou(p[0], b) for b in q) for p, q in found]) > 0.7
+    assert np.median([max(box_iou(p[0], b) for b in q) for p, q in found]) > 0.7
     # the output is upright and carries no matrix
     with av.open(str(tmp_path / "phone" / "out.mp4")) as c:
         stream = c.streams.video[0]
